@@ -1,0 +1,1 @@
+"""insession dataflows (Bytewax wiring only)."""

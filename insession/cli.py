@@ -1,0 +1,176 @@
+"""The `insession` command: services, topics, recordings and replay."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from insession.settings import Settings
+
+DEFAULT_DATASETS = ("rees46", "diginetica", "yoochoose")
+
+
+def _services(args: argparse.Namespace, settings: Settings) -> int:
+    from insession import services
+
+    if args.action == "up":
+        try:
+            seconds = services.up(settings)
+        except services.ServiceError as failure:
+            print(f"insession services: {failure}", file=sys.stderr)
+            return 1
+        for name, took in seconds.items():
+            print(
+                f"{name}: ready ({'already running' if took == 0 else f'started in {took:.1f} s'})"
+            )
+        if not args.no_topics:
+            from insession.kafka_admin import create_topics
+
+            created = create_topics(settings)
+            print(f"topics: {len(created)} created, {len(settings.topics) - len(created)} existed")
+        return 0
+    if args.action == "down":
+        stopped = services.down(settings)
+        print(
+            f"stopped: {', '.join(stopped) if stopped else 'nothing (none started by insession)'}"
+        )
+        return 0
+    states = services.status(settings)
+    for state in states:
+        print(state.describe())
+    return 0 if all(s.answering for s in states) else 1
+
+
+def _topics(args: argparse.Namespace, settings: Settings) -> int:
+    from insession.kafka_admin import create_topics, list_topics
+
+    if args.action == "create":
+        created = create_topics(settings, timeout=args.timeout)
+        for stream, topic in settings.topics.items():
+            state = "created" if topic in created else "exists"
+            print(f"{topic:<32} {settings.partitions_for(stream):>3} partitions  {state}")
+        return 0
+    for name, partitions in sorted(list_topics(settings.bootstrap_servers).items()):
+        print(f"{name:<32} {partitions:>3} partitions")
+    return 0
+
+
+def default_recordings(settings: Settings) -> list[Path]:
+    """Recordings of the real public data sets, converted on first use and kept locally."""
+    from insession.datasets import CONVERTERS, default_source
+    from insession.recording import write_recording
+
+    paths = []
+    for name in DEFAULT_DATASETS:
+        path = settings.recordings_dir / f"{name}.jsonl.gz"
+        if not path.is_file():
+            source = default_source(name, settings.data_dir)
+            if not source.exists():
+                raise FileNotFoundError(
+                    f"{source} is missing: the default replay converts the public data in "
+                    f"{settings.data_dir} (set INSESSION_DATA_DIR), or pass recordings to replay"
+                )
+            count = write_recording(path, CONVERTERS[name](source))
+            print(f"converted {name} ({source}) -> {path}: {count:,} events", file=sys.stderr)
+        paths.append(path)
+    return paths
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from insession.replay import print_summary, replay
+
+    try:
+        paths = [Path(p) for p in args.files] or default_recordings(settings)
+    except FileNotFoundError as missing:
+        print(f"insession replay: {missing}", file=sys.stderr)
+        return 2
+    for path in paths:
+        if not path.is_file():
+            print(f"insession replay: {path}: no such file", file=sys.stderr)
+            return 2
+    dead_letters = (
+        Path(args.dead_letters)
+        if args.dead_letters
+        else (settings.recordings_dir / "dead-letters.jsonl")
+    )
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
+    summary = replay(paths, dead_letters, max_bytes=settings.max_message_bytes, progress=progress)
+    print_summary(summary, dead_letters, sys.stdout)
+    return 0
+
+
+def _convert(args: argparse.Namespace, settings: Settings) -> int:
+    from insession.datasets import CONVERTERS, default_source
+    from insession.recording import write_recording
+
+    source = Path(args.source) if args.source else default_source(args.dataset, settings.data_dir)
+    count = write_recording(Path(args.output), CONVERTERS[args.dataset](source))
+    print(f"{args.dataset}: {count:,} events from {source} -> {args.output}")
+    return 0
+
+
+def _schemas(args: argparse.Namespace, _: Settings) -> int:
+    from schemas.json_schema import write_json_schemas
+
+    for path in write_json_schemas(Path(args.output)):
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, one sub-command per job."""
+    parser = argparse.ArgumentParser(prog="insession", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    services = commands.add_parser("services", help="start/stop the local Kafka and Redis")
+    services.add_argument("action", choices=("up", "down", "status"))
+    services.add_argument("--no-topics", action="store_true", help="up: do not create topics")
+    services.set_defaults(run=_services)
+
+    topics = commands.add_parser("topics", help="create or list the Kafka topics")
+    topics.add_argument("action", choices=("create", "list"))
+    topics.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
+    topics.set_defaults(run=_topics)
+
+    replay = commands.add_parser("replay", help="validate and summarise recorded streams")
+    replay.add_argument(
+        "files",
+        nargs="*",
+        help="recordings (.jsonl or .jsonl.gz); default: the public data sets, converted",
+    )
+    replay.add_argument("--dead-letters", help="where bad events go (JSON lines)")
+    replay.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    replay.set_defaults(run=_replay)
+
+    convert = commands.add_parser("convert", help="turn a public data set into a recording")
+    convert.add_argument("dataset", choices=DEFAULT_DATASETS)
+    convert.add_argument("-o", "--output", required=True, help="recording to write")
+    convert.add_argument("--source", help="input file or folder (default: in the data dir)")
+    convert.set_defaults(run=_convert)
+
+    schemas = commands.add_parser("schemas", help="write the JSON Schema documents")
+    schemas.add_argument("-o", "--output", default="schemas/json")
+    schemas.set_defaults(run=_schemas)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `insession` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+    except ValueError as bad:
+        print(f"insession: bad settings: {bad}", file=sys.stderr)
+        return 2
+    return int(args.run(args, settings))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

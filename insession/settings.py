@@ -1,0 +1,120 @@
+"""One settings object for the whole engine, read from a TOML file and `INSESSION_*` variables.
+
+Precedence, lowest first: built-in defaults, the TOML file (`INSESSION_CONFIG`, else
+`./insession.toml` if present), environment variables. Nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from schemas.events import STREAMS
+
+ENV_PREFIX = "INSESSION_"
+DEFAULT_CONFIG_FILE = "insession.toml"
+
+
+def _default_topics() -> dict[str, str]:
+    return {stream: "insession." + stream.replace("_", "-") for stream in STREAMS}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where the services are and what the topics are called."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    topics: dict[str, str] = field(default_factory=_default_topics)
+    partitions: int = 4
+    topic_partitions: dict[str, int] = field(default_factory=dict)
+    max_message_bytes: int = 1_048_576
+    services_dir: Path = Path(".insession/services")
+    recordings_dir: Path = Path(".insession/recordings")
+    cache_dir: Path = Path.home() / ".cache" / "insession"
+    kafka_version: str = "4.1.1"
+    kafka_controller_port: int = 9093
+    kafka_heap: str = "512m"
+    data_dir: Path = Path("../shared/data")
+
+    def topic(self, stream: str) -> str:
+        """The Kafka topic that carries `stream` (a key of `schemas.events.STREAMS`)."""
+        return self.topics[stream]
+
+    def partitions_for(self, stream: str) -> int:
+        """Partition count for a stream's topic: its own setting, else the default."""
+        return self.topic_partitions.get(stream, self.partitions)
+
+    @classmethod
+    def load(
+        cls, env: Mapping[str, str] | None = None, config_file: Path | None = None
+    ) -> Settings:
+        """Build settings from the TOML file and the environment (defaults: `os.environ`)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = config_file or Path(env.get(ENV_PREFIX + "CONFIG", DEFAULT_CONFIG_FILE))
+        if path.is_file():
+            with path.open("rb") as handle:
+                values.update(tomllib.load(handle).get("insession", {}))
+        from_env = _from_env(env)
+        if "topics" in from_env:  # rename single topics without forgetting the file's names
+            from_env["topics"] = {**values.get("topics", {}), **from_env["topics"]}
+        values.update(from_env)
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> Settings:
+        """Build settings from plain values, converting and checking each one."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+        kwargs: dict[str, Any] = {}
+        for name, value in values.items():
+            default = getattr(cls(), name)
+            if isinstance(default, Path):
+                kwargs[name] = Path(value).expanduser()
+            elif isinstance(default, int):
+                kwargs[name] = _to_int(name, value)
+            elif name == "topics":
+                unknown_streams = sorted(set(value) - set(STREAMS))
+                if unknown_streams:
+                    raise ValueError(f"topics: unknown stream(s) {', '.join(unknown_streams)}")
+                kwargs[name] = {**_default_topics(), **value}
+            elif name == "topic_partitions":
+                kwargs[name] = {k: _to_int(f"topic_partitions.{k}", v) for k, v in value.items()}
+            else:
+                kwargs[name] = str(value)
+        return cls(**kwargs)
+
+
+def _to_int(name: str, value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"setting {name}: {value!r} is not a whole number") from None
+    if number <= 0:
+        raise ValueError(f"setting {name}: must be positive, got {number}")
+    return number
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
+    """`INSESSION_REDIS_URL` -> redis_url; `INSESSION_TOPIC_CART` -> topics['cart']."""
+    values: dict[str, Any] = {}
+    topics: dict[str, str] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
+            continue
+        name = key[len(ENV_PREFIX) :].lower()
+        if name.startswith("topic_"):
+            topics[name[len("topic_") :]] = value
+        else:
+            values[name] = value
+    if topics:
+        values["topics"] = topics
+    return values

@@ -1,0 +1,1 @@
+"""Scorers and online learners behind one small interface."""

@@ -1,0 +1,1 @@
+"""Event contracts: versioned dataclasses, a validating decoder, and JSON Schema documents."""

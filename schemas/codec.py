@@ -1,0 +1,101 @@
+"""Decode bytes into contracts (validating) and encode contracts into bytes.
+
+Decoding never raises on bad input: it returns a `Rejection` that names the field and the
+reason, so that a stream can dead-letter the message and go on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from schemas.events import CONTRACTS, SCHEMA_MAJOR, Contract, Event
+from schemas.fields import ContractViolation, build
+
+DEFAULT_MAX_BYTES = 1_048_576
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why a message could not be decoded: a reason code, the field, and a readable detail."""
+
+    reason: str
+    field: str | None
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.detail}" if self.field else self.detail
+
+
+def _version_rejection(version: Any) -> Rejection | None:
+    if type(version) is not str:
+        return Rejection(
+            "unsupported_version",
+            "schema_version",
+            "schema_version is required as a 'MAJOR.MINOR' string",
+        )
+    major, _, minor = version.partition(".")
+    # isdigit() alone also admits digits such as '²' that int() cannot parse.
+    if not (major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
+        return Rejection(
+            "unsupported_version",
+            "schema_version",
+            f"{version[:20]!r} is not a 'MAJOR.MINOR' version",
+        )
+    if int(major) != SCHEMA_MAJOR:
+        return Rejection(
+            "unsupported_version",
+            "schema_version",
+            f"major version {major} is not supported (this reader speaks {SCHEMA_MAJOR}.x)",
+        )
+    return None
+
+
+def decode_object(obj: Any) -> Contract | Rejection:
+    """Validate an already-parsed JSON value and build its contract."""
+    if type(obj) is not dict:
+        return Rejection("not_an_object", None, f"expected a JSON object, got {type(obj).__name__}")
+    kind = obj.get("type")
+    cls = CONTRACTS.get(kind) if type(kind) is str else None
+    if cls is None:
+        shown = repr(kind)[:60] if kind is not None else "nothing"
+        return Rejection("unknown_type", "type", f"{shown} is not a known event type")
+    rejection = _version_rejection(obj.get("schema_version"))
+    if rejection is not None:
+        return rejection
+    try:
+        contract = build(cls, obj)
+    except ContractViolation as bad:
+        return Rejection(bad.reason, bad.path, bad.detail)
+    if isinstance(contract, Event):
+        broken = contract.violation()
+        if broken is not None:
+            return Rejection(broken.reason, broken.path, broken.detail)
+    return contract
+
+
+def decode(
+    raw: bytes | bytearray | memoryview | str, *, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Contract | Rejection:
+    """Parse and validate one message."""
+    if raw is None:
+        return Rejection("empty", None, "message has no value")
+    size = len(raw)
+    if size == 0:
+        return Rejection("empty", None, "message is empty")
+    if size > max_bytes:
+        return Rejection(
+            "too_large", None, f"message is {size} bytes, over the {max_bytes}-byte limit"
+        )
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError as bad:
+        return Rejection("invalid_json", None, f"not valid JSON: {bad}")
+    return decode_object(obj)
+
+
+def encode(contract: Contract) -> bytes:
+    """Serialise a contract to its wire form (compact JSON, UTF-8)."""
+    return orjson.dumps(contract)

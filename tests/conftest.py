@@ -1,0 +1,91 @@
+"""Shared fixtures: the real data folder, the real Kafka broker and the real Redis server.
+
+A test that needs a missing service or `../shared/data` is skipped with the reason on a
+developer's machine and fails under `CI=true`, so CI never passes by skipping.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from insession.kafka_admin import broker_ready, create_topics, delete_topics
+from insession.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def unavailable(what: str) -> None:
+    """Fail under CI, skip elsewhere, naming what is missing and how to provide it."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{what} (CI=true: required, not skipped)", pytrace=False)
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public data sets in `../shared/data` (read in place, never copied)."""
+    path = Path(os.environ.get("INSESSION_DATA_DIR", ROOT.parent / "shared" / "data"))
+    if not (path / "README.md").is_file():
+        unavailable(f"real data folder {path} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """Tags this test run's topics and keys so runs never see each other's data."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def base_settings() -> Settings:
+    """Settings from the environment, as the CLI would read them."""
+    return Settings.load()
+
+
+@pytest.fixture(scope="session")
+def kafka_settings(base_settings: Settings, run_id: str) -> Iterator[Settings]:
+    """Settings whose topics are this run's own, created on the real broker and deleted after."""
+    if not broker_ready(base_settings.bootstrap_servers):
+        unavailable(
+            f"Kafka is not answering at {base_settings.bootstrap_servers} "
+            "(start it with `insession services up`)"
+        )
+    topics = {stream: f"test.{run_id}.{stream}" for stream in base_settings.topics}
+    settings = dataclasses.replace(base_settings, topics=topics, partitions=2)
+    create_topics(settings)
+    yield settings
+    delete_topics(settings.bootstrap_servers, topics.values())
+
+
+@pytest.fixture(scope="session")
+def redis_client(base_settings: Settings) -> Iterator[redis.Redis]:
+    """A client of the real Redis server."""
+    client = redis.Redis.from_url(base_settings.redis_url, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        unavailable(
+            f"Redis is not answering at {base_settings.redis_url} "
+            "(start it with `insession services up`)"
+        )
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def redis_prefix(
+    redis_client: redis.Redis, run_id: str, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """A key prefix of this test's own; every key under it is deleted afterwards."""
+    prefix = f"test:{run_id}:{request.node.name}:"
+    yield prefix
+    keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
+    if keys:
+        redis_client.delete(*keys)
