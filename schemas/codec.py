@@ -82,7 +82,11 @@ def decode(
     """Parse and validate one message."""
     if raw is None:
         return Rejection("empty", None, "message has no value")
-    size = len(raw)
+    if isinstance(raw, str):
+        # The limit is in bytes: measure (and parse) the UTF-8 form, not the characters.
+        # A lone surrogate cannot be UTF-8; keep it, so that orjson rejects it as invalid JSON.
+        raw = raw.encode("utf-8", "surrogatepass")
+    size = raw.nbytes if isinstance(raw, memoryview) else len(raw)
     if size == 0:
         return Rejection("empty", None, "message is empty")
     if size > max_bytes:

@@ -9,6 +9,7 @@ new minor version; a new major version is rejected.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from schemas.fields import MAX_TEXT, ContractViolation, epoch_ms, ident, spec
 
@@ -57,6 +58,11 @@ class Contract:
         max_length=16,
     )
 
+    RULES: ClassVar[tuple[tuple[str, ...], ...]] = ()
+    """Rules across fields: in every group, at least one field must be present and not null.
+    Checked in order by `Event.violation()`; the JSON Schema documents are generated from them.
+    Subclasses override `RULES`, never `violation()`."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event(Contract):
@@ -71,19 +77,18 @@ class Event(Contract):
     )
     session_id: str | None = ident("Storefront session id, if the channel has one.", optional=True)
 
+    RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("customer_id", "anonymous_id"),)
+
     def violation(self) -> ContractViolation | None:
-        """A rule across fields that this event breaks, if any."""
-        if self.customer_id is None and self.anonymous_id is None:
-            return ContractViolation(
-                "customer_id", "missing_field", "customer_id or anonymous_id is required"
-            )
+        """The first rule of `RULES` that this event breaks, if any."""
+        for group in type(self).RULES:
+            if all(getattr(self, name) is None for name in group):
+                if len(group) == 1:
+                    detail = f"is required for {self.type}"
+                else:
+                    detail = f"{' or '.join(group)} is required"
+                return ContractViolation(group[0], "missing_field", detail)
         return None
-
-
-def _require_customer(event: Event) -> ContractViolation | None:
-    if event.customer_id is None:
-        return ContractViolation("customer_id", "missing_field", f"is required for {event.type}")
-    return None
 
 
 # --- click-stream -------------------------------------------------------------------------
@@ -207,14 +212,10 @@ class SocialPost(Event):
     )
     brand: str | None = spec("Brand referenced.", default=None, max_length=256)
 
-    def violation(self) -> ContractViolation | None:
-        if self.customer_id is None and self.author_handle is None:
-            return ContractViolation(
-                "customer_id", "missing_field", "customer_id or author_handle is required"
-            )
-        if self.text is None and self.score is None:
-            return ContractViolation("text", "missing_field", "text or score is required")
-        return None
+    RULES: ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("customer_id", "author_handle"),
+        ("text", "score"),
+    )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -226,12 +227,7 @@ class IdentityLink(Event):
         "How the customer was identified.", default="login", choices=IDENTITY_METHODS
     )
 
-    def violation(self) -> ContractViolation | None:
-        if self.anonymous_id is None:
-            return ContractViolation(
-                "anonymous_id", "missing_field", "is required for identity_link"
-            )
-        return _require_customer(self)
+    RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("anonymous_id",), ("customer_id",))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -246,8 +242,7 @@ class Consent(Event):
         choices=("personalisation", "marketing", "analytics"),
     )
 
-    def violation(self) -> ContractViolation | None:
-        return _require_customer(self)
+    RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("customer_id",),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -257,8 +252,7 @@ class ErasureRequest(Event):
     type: str = kind("erasure_request")
     request_id: str = ident("Id of the request, for the audit trail.")
 
-    def violation(self) -> ContractViolation | None:
-        return _require_customer(self)
+    RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("customer_id",),)
 
 
 # --- offers ---------------------------------------------------------------------------------
@@ -273,13 +267,12 @@ class OfferFeedback(Event):
     outcome: str = spec("What the shopper did.", choices=OFFER_OUTCOMES)
     value: float | None = spec("Revenue attributed, for accepted offers.", default=None, minimum=0)
 
-    def violation(self) -> ContractViolation | None:
-        return _require_customer(self)
+    RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("customer_id",),)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Offer(Event):
-    """A next-best-offer chosen by the engine, keyed by customer on the offers topic."""
+    """A next-best-offer chosen by the engine, keyed by customer or device on the offers topic."""
 
     type: str = kind("offer")
     offer_id: str = ident("Stable id: the same decision always gets the same id.")
@@ -296,9 +289,8 @@ class Offer(Event):
     model_version: str = ident("Model or policy version that chose it.")
     decided_at: int = epoch_ms("When the decision was made.")
     expires_at: int = epoch_ms("When the storefront should stop showing it.")
-
-    def violation(self) -> ContractViolation | None:
-        return _require_customer(self)
+    # RULES: the Event default (customer_id or anonymous_id), since offers go to anonymous
+    # shoppers too.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
