@@ -1,0 +1,246 @@
+"""Per-customer state: the current session (gap-based) and what outlives it.
+
+`apply_event` is the one state transition: it folds an event into a `CustomerState` in place
+(the keyed step owns its state, so copying per event would only cost time) and returns
+whether the event opened a new session.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from schemas.events import (
+    CartAdd,
+    CartRemove,
+    CheckoutStart,
+    Consent,
+    Dwell,
+    Event,
+    OfferFeedback,
+    PageView,
+    ProductView,
+    Purchase,
+    Search,
+    SocialPost,
+)
+
+RECENT_PRODUCTS = 20
+OWNED_PRODUCTS = 200
+HELP_PAGES = frozenset({"delivery_info", "shipping", "returns", "help", "faq", "contact"})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionConfig:
+    """How sessions are cut and how fast sentiment fades."""
+
+    gap_ms: int = 30 * 60 * 1000
+    sentiment_half_life_ms: int = 7 * 24 * 3600 * 1000
+
+
+@dataclass(slots=True)
+class CartLine:
+    """One product in the cart."""
+
+    quantity: int
+    unit_price: float | None
+    category: str | None
+
+
+@dataclass(slots=True)
+class ShownOffer:
+    """An offer made in this session, and what became of it."""
+
+    offer_id: str
+    action_id: str
+    kind: str
+    decided_at: int
+    outcome: str | None = None
+
+
+@dataclass(slots=True)
+class SessionState:
+    """What the shopper did in the current session."""
+
+    number: int
+    started_at: int
+    last_event_at: int
+    events: int = 0
+    channels: set[str] = field(default_factory=set)
+    recent_products: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_PRODUCTS))
+    product_views: dict[str, int] = field(default_factory=dict)
+    category_views: dict[str, int] = field(default_factory=dict)
+    price_sum: float = 0.0
+    price_count: int = 0
+    searches: int = 0
+    failed_searches: int = 0
+    failed_search_run: int = 0
+    help_page_views: int = 0
+    dwell_ms: int = 0
+    cart: dict[str, CartLine] = field(default_factory=dict)
+    cart_removals: int = 0
+    checkout_started: bool = False
+    purchased: bool = False
+    offers: list[ShownOffer] = field(default_factory=list)
+
+    @property
+    def cart_value(self) -> float:
+        return sum(line.quantity * (line.unit_price or 0.0) for line in self.cart.values())
+
+    @property
+    def mean_price(self) -> float | None:
+        """The price band the shopper browses in: mean price of products viewed."""
+        return self.price_sum / self.price_count if self.price_count else None
+
+
+@dataclass(slots=True)
+class CustomerState:
+    """Everything the engine keeps about one person (customer or not-yet-known device)."""
+
+    person: str
+    customer_id: str | None = None
+    anonymous_id: str | None = None
+    consent: bool | None = None
+    sentiment: float = 0.0
+    sentiment_at: int = 0
+    orders: int = 0
+    lifetime_value: float = 0.0
+    owned: deque[str] = field(default_factory=lambda: deque(maxlen=OWNED_PRODUCTS))
+    purchased_categories: dict[str, int] = field(default_factory=dict)
+    last_purchase_at: int | None = None
+    session: SessionState | None = None
+    sessions: int = 0
+
+    def sentiment_now(self, now: int, config: SessionConfig) -> float:
+        """The decayed sentiment score at `now`, in [-1, 1]."""
+        if self.sentiment_at == 0:
+            return 0.0
+        elapsed = max(0, now - self.sentiment_at)
+        return self.sentiment * math.exp(-math.log(2) * elapsed / config.sentiment_half_life_ms)
+
+
+def _ensure_session(state: CustomerState, event: Event, config: SessionConfig) -> bool:
+    session = state.session
+    if session is not None and event.event_time - session.last_event_at <= config.gap_ms:
+        return False
+    state.sessions += 1
+    state.session = SessionState(
+        number=state.sessions, started_at=event.event_time, last_event_at=event.event_time
+    )
+    return True
+
+
+def _view_category(session: SessionState, category: str | None) -> None:
+    if category:
+        session.category_views[category] = session.category_views.get(category, 0) + 1
+
+
+def apply_event(state: CustomerState, event: Event, config: SessionConfig) -> bool:
+    """Fold one event into the customer's state; True when it opened a new session.
+
+    Consent, feedback and social posts are facts about the person, not session activity:
+    they update state without opening or extending a session.
+    """
+    if event.customer_id is not None:
+        state.customer_id = event.customer_id
+    if event.anonymous_id is not None:
+        state.anonymous_id = event.anonymous_id
+    if isinstance(event, Consent):
+        if event.purpose == "personalisation":
+            state.consent = event.granted
+        return False
+    if isinstance(event, SocialPost):
+        _apply_sentiment(state, event, config)
+        return False
+    if isinstance(event, OfferFeedback):
+        _apply_feedback(state, event)
+        return False
+
+    opened = _ensure_session(state, event, config)
+    session = state.session
+    assert session is not None
+    session.events += 1
+    session.last_event_at = max(session.last_event_at, event.event_time)
+    session.channels.add(event.channel)
+
+    if isinstance(event, ProductView):
+        session.recent_products.append(event.product_id)
+        session.product_views[event.product_id] = session.product_views.get(event.product_id, 0) + 1
+        _view_category(session, event.category)
+        if event.price is not None:
+            session.price_sum += event.price
+            session.price_count += 1
+    elif isinstance(event, PageView):
+        if event.page_type in HELP_PAGES:
+            session.help_page_views += 1
+        _view_category(session, event.category)
+    elif isinstance(event, Search):
+        session.searches += 1
+        if event.result_count == 0:
+            session.failed_searches += 1
+            session.failed_search_run += 1
+        else:
+            session.failed_search_run = 0
+    elif isinstance(event, Dwell):
+        session.dwell_ms += event.dwell_ms
+    elif isinstance(event, CartAdd):
+        line = session.cart.get(event.product_id)
+        if line is None:
+            session.cart[event.product_id] = CartLine(
+                event.quantity, event.unit_price, event.category
+            )
+        else:
+            line.quantity += event.quantity
+            line.unit_price = event.unit_price if event.unit_price is not None else line.unit_price
+    elif isinstance(event, CartRemove):
+        session.cart_removals += 1
+        line = session.cart.get(event.product_id)
+        if line is not None:
+            line.quantity -= event.quantity
+            if line.quantity <= 0:
+                del session.cart[event.product_id]
+    elif isinstance(event, CheckoutStart):
+        session.checkout_started = True
+    elif isinstance(event, Purchase):
+        _apply_purchase(state, session, event)
+    return opened
+
+
+def _apply_purchase(state: CustomerState, session: SessionState, event: Purchase) -> None:
+    session.purchased = True
+    state.orders += 1
+    state.last_purchase_at = event.event_time
+    total = event.total
+    if total is None:
+        total = sum(line.quantity * (line.unit_price or 0.0) for line in event.lines)
+    state.lifetime_value += total
+    for line in event.lines:
+        if line.product_id not in state.owned:
+            state.owned.append(line.product_id)
+        session.cart.pop(line.product_id, None)
+        if line.category:
+            state.purchased_categories[line.category] = (
+                state.purchased_categories.get(line.category, 0) + 1
+            )
+
+
+def _apply_sentiment(state: CustomerState, event: SocialPost, config: SessionConfig) -> None:
+    """Blend the post's score into the decayed running sentiment (newer posts weigh more)."""
+    if event.score is None:
+        return
+    current = state.sentiment_now(event.event_time, config)
+    state.sentiment = max(-1.0, min(1.0, 0.5 * current + 0.5 * event.score))
+    state.sentiment_at = event.event_time
+
+
+def _apply_feedback(state: CustomerState, event: OfferFeedback) -> None:
+    session = state.session
+    if session is None:
+        return
+    for shown in session.offers:
+        if shown.offer_id == event.offer_id:
+            # "shown" never overwrites a stronger outcome that arrived first.
+            if event.outcome != "shown" or shown.outcome is None:
+                shown.outcome = event.outcome
+            return
