@@ -41,6 +41,10 @@ class Settings:
     kafka_controller_port: int = 9093
     kafka_heap: str = "512m"
     data_dir: Path = Path("../shared/data")
+    catalogue_file: str = ""
+    session_gap_s: int = 1800
+    input_batch: int = 1000
+    workers: int = 1
 
     def topic(self, stream: str) -> str:
         """The Kafka topic that carries `stream` (a key of `schemas.events.STREAMS`)."""

@@ -30,6 +30,10 @@ class Personaliser:
     scorer: Scorer
     config: EngineConfig = field(default_factory=EngineConfig)
 
+    def apply_only(self, state: CustomerState, event: Event) -> None:
+        """Fold a past event into `state` without deciding (stitched anonymous history)."""
+        apply_event(state, event, self.config.session)
+
     def on_event(self, state: CustomerState, event: Event) -> Decision:
         """Fold the event into `state`; decide when the event is a decision point."""
         apply_event(state, event, self.config.session)

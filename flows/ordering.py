@@ -1,0 +1,112 @@
+"""A keyed step that processes each key's items in one total order, whatever the workers.
+
+Bytewax hands a stateful step the items of one epoch in arrival order, and with several
+workers that order depends on thread scheduling. This step buffers items per epoch and
+releases an epoch, sorted by a deterministic key, once a later epoch has reached this
+worker (Bytewax only processes epoch e after every earlier epoch is closed), and all of
+them at the end of input. With `epoch_interval=0` and fixed-size source batches, batch k of
+each input partition is epoch k + 1, so the outputs are the same with any worker count.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+import bytewax.operators as op
+from bytewax.dataflow import Stream
+from bytewax.operators import KeyedStream, StatefulBatchLogic
+
+S = TypeVar("S")
+X = TypeVar("X")
+W = TypeVar("W")
+
+Step = Callable[[S | None, X], tuple[S | None, list[W]]]
+
+# Highest epoch an ordered step has seen on each worker thread.
+_HIGHEST_EPOCH: dict[tuple[str, int], int] = {}
+
+
+class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
+    def __init__(
+        self,
+        step_id: str,
+        step: Step,
+        sort_key: Callable[[X], Any],
+        resume: tuple[S | None, dict[int, list[X]]] | None,
+        flush_after: timedelta | None,
+        strict: bool,
+    ) -> None:
+        self.step_id = step_id
+        self.strict = strict
+        self.step = step
+        self.sort_key = sort_key
+        self.flush_after = flush_after
+        self.state, self.buffer = resume if resume is not None else (None, {})
+
+    def _highest(self) -> int:
+        return _HIGHEST_EPOCH.get((self.step_id, threading.get_ident()), 0)
+
+    def _release(self, below: int | None) -> tuple[list[W], bool]:
+        out: list[W] = []
+        for epoch in sorted(e for e in self.buffer if below is None or e < below):
+            for item in sorted(self.buffer.pop(epoch), key=self.sort_key):
+                self.state, emitted = self.step(self.state, item)
+                out.extend(emitted)
+        done = self.state is None and not self.buffer
+        return out, StatefulBatchLogic.DISCARD if done else StatefulBatchLogic.RETAIN
+
+    def on_batch(self, values: list[X]) -> tuple[Iterable[W], bool]:
+        top = 0
+        for value in values:
+            epoch = value.epoch  # type: ignore[attr-defined]
+            self.buffer.setdefault(epoch, []).append(value)
+            top = max(top, epoch)
+        where = (self.step_id, threading.get_ident())
+        if top > _HIGHEST_EPOCH.get(where, 0):
+            _HIGHEST_EPOCH[where] = top
+        return self._release(below=self._highest() if self.strict else None)
+
+    def on_notify(self) -> tuple[Iterable[W], bool]:
+        return self._release(below=self._highest())
+
+    def on_eof(self) -> tuple[Iterable[W], bool]:
+        return self._release(below=None)
+
+    def notify_at(self) -> datetime | None:
+        if self.buffer and self.flush_after is not None:
+            return datetime.now(UTC) + self.flush_after
+        return None
+
+    def snapshot(self) -> tuple[S | None, dict[int, list[X]]]:
+        return (self.state, {epoch: list(items) for epoch, items in self.buffer.items()})
+
+
+def _stamp_epoch(_step: str, item: tuple[str, Any], epoch: int, _worker: int) -> None:
+    item[1].epoch = epoch
+
+
+def ordered_stateful(
+    step_id: str,
+    up: KeyedStream[X],
+    step: Step,
+    sort_key: Callable[[X], Any],
+    flush_after: timedelta | None = None,
+    strict: bool = True,
+) -> KeyedStream[W]:
+    """Like `op.stateful_flat_map`, but each key sees its items sorted by `sort_key` per epoch.
+
+    Items must have a writable `epoch` attribute. `strict=False` trades the guarantee for
+    latency: each batch is released at once, sorted within itself (live traffic, where
+    arrival order is the truth anyway). `flush_after` releases a closed epoch after that much
+    wall-clock time even if no later item arrives for the key; leave it None where outputs
+    must not depend on timing.
+    """
+    stamped: Stream[tuple[str, X]] = op.inspect_debug(f"{step_id}_epoch", up, _stamp_epoch)
+    return op.stateful_batch(
+        step_id,
+        stamped,
+        lambda resume: _EpochSorted(step_id, step, sort_key, resume, flush_after, strict),
+    )

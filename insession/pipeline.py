@@ -1,0 +1,230 @@
+"""Running the personalisation flow: on recordings (replay) or on Kafka (live)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from functools import partial
+from importlib import resources
+from pathlib import Path
+
+import bytewax.operators as op
+import orjson
+from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
+from bytewax.dataflow import Dataflow, Stream
+from bytewax.run import cli_main
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+
+from flows.personalise import FlowOutputs, build_flow
+from insession.connectors import (
+    CallbackSink,
+    ContractKafkaSink,
+    JsonLinesSink,
+    RecordingSource,
+    RedisMirrorSink,
+)
+from insession.redis_mirror import MirrorLayout
+from insession.settings import Settings
+from models.scorer import BaselineScorer
+from operators.catalogue import Catalogue, load_catalogue
+from operators.customer_step import Outcome
+from operators.personalise import EngineConfig, Personaliser
+from operators.routing import Inbound
+from operators.session import SessionConfig
+from operators.summary import customer_summary
+from schemas.events import Contract, Event
+
+DEFAULT_LAYOUT = MirrorLayout()
+INPUT_STREAMS = (
+    "clickstream",
+    "cart",
+    "social",
+    "identity",
+    "consent",
+    "erasure",
+    "offer_feedback",
+)
+
+
+def load_engine(settings: Settings) -> Personaliser:
+    """The decision engine the settings describe: catalogue, scorer, session gap."""
+    return Personaliser(
+        catalogue=default_catalogue(settings),
+        scorer=BaselineScorer(),
+        config=EngineConfig(session=SessionConfig(gap_ms=settings.session_gap_s * 1000)),
+    )
+
+
+def default_catalogue(settings: Settings) -> Catalogue:
+    """The catalogue file from the settings, else the one shipped with insession."""
+    if settings.catalogue_file:
+        return load_catalogue(Path(settings.catalogue_file))
+    with resources.as_file(resources.files("insession") / "catalogue.toml") as path:
+        return load_catalogue(path)
+
+
+def _summarise(config: SessionConfig, outcome: Outcome) -> dict[str, object]:
+    assert outcome.state is not None
+    return customer_summary(outcome.state, outcome.received_order[0], config)
+
+
+def mirror_sink(settings: Settings, engine: Personaliser, layout: MirrorLayout) -> RedisMirrorSink:
+    """The Redis mirror of customer summaries and latest offers."""
+    return RedisMirrorSink(settings.redis_url, layout, partial(_summarise, engine.config.session))
+
+
+@dataclass
+class FlowStats:
+    """Counts gathered from the flow's outcomes, safe to feed from several worker threads."""
+
+    journey_length: int = 12
+    events: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[str] = field(default_factory=Counter)
+    offers_by_kind: Counter[str] = field(default_factory=Counter)
+    offers_by_action: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    offers_per_person: Counter[str] = field(default_factory=Counter)
+    journeys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    erased: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, outcomes: list[Outcome]) -> None:
+        with self._lock:
+            for outcome in outcomes:
+                self.events[outcome.event_type] += 1
+                if outcome.erased:
+                    self.erased += 1
+                    continue
+                self.decisions[outcome.decision_reason or "none"] += 1
+                journey = self.journeys[outcome.person]
+                step = outcome.event_type
+                if outcome.offer is not None:
+                    offer = outcome.offer
+                    self.offers_by_kind[offer.kind] += 1
+                    self.offers_by_action[offer.action_id] += 1
+                    self.reasons.update(offer.reason_codes)
+                    self.offers_per_person[outcome.person] += 1
+                    step += f" => OFFER {offer.action_id} ({offer.reason_codes[0]})"
+                if len(journey) < self.journey_length:
+                    journey.append(step)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    """Where a replay wrote, and what it counted."""
+
+    offers_path: Path
+    dead_letters_path: Path
+    offers: int
+    dead_letters: int
+    seconds: float
+    stats: FlowStats
+
+
+def _offer_order(line: bytes) -> tuple[int, str]:
+    offer = orjson.loads(line)
+    return offer["decided_at"], offer["offer_id"]
+
+
+def _dead_letter_order(line: bytes) -> tuple[str, int]:
+    letter = orjson.loads(line)
+    return letter["source_topic"], letter["source_offset"] or 0
+
+
+def replay_flow(
+    paths: Sequence[Path],
+    out_dir: Path,
+    settings: Settings,
+    *,
+    workers: int = 1,
+    mirror: MirrorLayout | None = None,
+) -> ReplayResult:
+    """Run the whole flow over recordings; the same recordings give the same offers."""
+    engine = load_engine(settings)
+    offers = JsonLinesSink(out_dir / "offers.jsonl")
+    dead_letters = JsonLinesSink(out_dir / "dead-letters.jsonl")
+    stats = FlowStats()
+    outputs = FlowOutputs(
+        offers=offers,
+        dead_letters=dead_letters,
+        mirror=mirror_sink(settings, engine, mirror) if mirror is not None else None,
+        outcomes=CallbackSink(stats.add),
+    )
+    source = RecordingSource(paths, settings.input_batch)
+
+    def read(flow: Dataflow) -> Stream[Inbound]:
+        return op.input("read", flow, source)
+
+    flow = build_flow(read, outputs, engine, settings.max_message_bytes)
+    started = time.perf_counter()
+    # A zero epoch interval makes each input batch its own epoch: the basis of determinism.
+    cli_main(flow, workers_per_process=workers, epoch_interval=timedelta(0))
+    seconds = time.perf_counter() - started
+    return ReplayResult(
+        offers.path,
+        dead_letters.path,
+        offers.merge_parts(_offer_order),
+        dead_letters.merge_parts(_dead_letter_order),
+        seconds,
+        stats,
+    )
+
+
+def _from_kafka(item: KafkaSourceMessage | KafkaError) -> Inbound:
+    if isinstance(item, KafkaError):
+        message = item.msg
+        return Inbound(
+            message.topic or "",
+            message.partition or 0,
+            message.offset or 0,
+            message.value,
+            message.key,
+            error=str(item.err),
+        )
+    return Inbound(item.topic or "", item.partition or 0, item.offset or 0, item.value, item.key)
+
+
+def _customer_key(contract: Contract) -> str | None:
+    if isinstance(contract, Event):
+        return contract.customer_id or contract.anonymous_id
+    return None
+
+
+def kafka_flow(
+    settings: Settings,
+    *,
+    from_beginning: bool = False,
+    tail: bool = True,
+    mirror: MirrorLayout | None = DEFAULT_LAYOUT,
+    consumer_config: dict[str, str] | None = None,
+) -> Dataflow:
+    """The flow on the configured Kafka topics, writing offers and dead letters to Kafka."""
+    engine = load_engine(settings)
+    source = KafkaSource(
+        [settings.bootstrap_servers],
+        [settings.topic(s) for s in INPUT_STREAMS],
+        tail=tail,
+        starting_offset=OFFSET_BEGINNING if from_beginning else OFFSET_END,
+        add_config=consumer_config,
+        batch_size=settings.input_batch,
+        raise_on_errors=False,
+    )
+
+    def read(flow: Dataflow) -> Stream[Inbound]:
+        messages = op.input("read", flow, source)
+        return op.map("from_kafka", messages, _from_kafka)
+
+    outputs = FlowOutputs(
+        offers=ContractKafkaSink(
+            settings.bootstrap_servers, settings.topic("offers"), _customer_key
+        ),
+        dead_letters=ContractKafkaSink(
+            settings.bootstrap_servers, settings.topic("dead_letter"), lambda _: None
+        ),
+        mirror=mirror_sink(settings, engine, mirror) if mirror is not None else None,
+    )
+    return build_flow(read, outputs, engine, settings.max_message_bytes, strict_order=False)

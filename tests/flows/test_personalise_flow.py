@@ -1,0 +1,81 @@
+"""The whole dataflow on recordings: deterministic across workers, dead letters, consent,
+identity and erasure, without Kafka."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from insession.datasets import CONVERTERS, default_source
+from insession.pipeline import replay_flow
+from insession.recording import read_lines, write_recording
+from insession.settings import Settings
+from schemas.codec import decode
+from schemas.events import Consent, ErasureRequest, IdentityLink, Offer, ProductView, Search
+
+T0 = 1_764_000_000_000
+
+
+@pytest.fixture(scope="module")
+def real_recordings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("recordings")
+    paths = []
+    for name in ("rees46", "diginetica"):
+        path = folder / f"{name}.jsonl.gz"
+        write_recording(path, CONVERTERS[name](default_source(name, shared_data)))
+        paths.append(path)
+    return paths
+
+
+def _offers(path: Path) -> list[Offer]:
+    return [decode(line.raw) for line in read_lines(path)]  # type: ignore[misc]
+
+
+@pytest.mark.data
+def test_one_and_two_workers_make_the_same_offers_on_real_data(
+    real_recordings: list[Path], tmp_path: Path
+) -> None:
+    one = replay_flow(real_recordings, tmp_path / "w1", Settings(), workers=1)
+    two = replay_flow(real_recordings, tmp_path / "w2", Settings(), workers=2)
+    assert one.offers > 100
+    assert one.offers_path.read_bytes() == two.offers_path.read_bytes()
+    offers = _offers(one.offers_path)
+    assert len({o.offer_id for o in offers}) == len(offers), "offer ids must be unique"
+    assert all(o.reason_codes and 0 < o.probability <= 1 for o in offers)
+
+
+def _journey(path: Path, *, bad_lines: int = 0) -> None:
+    def ev(cls, n: int, **kw):
+        return cls(event_id=f"e{n}", event_time=T0 + n * 30_000, channel="web", **kw)
+
+    events = [
+        ev(ProductView, 1, anonymous_id="dev-a", session_id="s", product_id="boots", price=90.0),
+        ev(IdentityLink, 2, anonymous_id="dev-a", customer_id="c-1"),
+        ev(Consent, 3, customer_id="c-1", granted=True),
+        *(
+            ev(ProductView, n, anonymous_id="dev-a", product_id="boots", price=90.0)
+            for n in range(4, 7)
+        ),
+        ev(Search, 7, customer_id="c-2", query="delivery", result_count=0),
+        ev(Search, 8, customer_id="c-2", query="shipping", result_count=0),
+        ev(ErasureRequest, 9, customer_id="c-2", request_id="r-1"),
+    ]
+    write_recording(path, events)
+    with path.open("ab") as handle:
+        handle.write(b'{"type": "search", "schema_version": "1.0"}\n' * bad_lines)
+
+
+def test_identity_consent_erasure_and_dead_letters_in_one_replay(tmp_path: Path) -> None:
+    recording = tmp_path / "journey.jsonl"
+    _journey(recording, bad_lines=3)
+    result = replay_flow([recording], tmp_path / "out", Settings())
+    offers = _offers(result.offers_path)
+    by_person = {(o.customer_id, o.action_id) for o in offers}
+    # The device's hesitation, after login and consent, is the customer's: a personal offer.
+    assert ("c-1", "variant-cheaper") in by_person
+    # Two failed searches: help, which needs no consent.
+    assert ("c-2", "help-delivery") in by_person or ("c-2", "help-search") in by_person
+    assert result.dead_letters == 3
+    assert result.stats.erased >= 1
+    assert result.stats.decisions["replayed"] == 1
