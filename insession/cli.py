@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from insession.settings import Settings
@@ -78,26 +79,78 @@ def default_recordings(settings: Settings) -> list[Path]:
     return paths
 
 
-def _replay(args: argparse.Namespace, settings: Settings) -> int:
-    from insession.replay import print_summary, replay
-
+def _replay_inputs(args: argparse.Namespace, settings: Settings) -> list[Path] | None:
+    """The recordings to replay: those named, the public data sets, or the simulated default."""
     try:
-        paths = [Path(p) for p in args.files] or default_recordings(settings)
+        if args.files:
+            paths = [Path(p) for p in args.files]
+        elif args.datasets:
+            paths = default_recordings(settings)
+        else:
+            paths = [default_simulation(settings)]
     except FileNotFoundError as missing:
         print(f"insession replay: {missing}", file=sys.stderr)
-        return 2
+        return None
     for path in paths:
         if not path.is_file():
             print(f"insession replay: {path}: no such file", file=sys.stderr)
-            return 2
-    dead_letters = (
-        Path(args.dead_letters)
-        if args.dead_letters
-        else (settings.recordings_dir / "dead-letters.jsonl")
+            return None
+    return paths
+
+
+def default_simulation(settings: Settings) -> Path:
+    """The embedded default: a seeded simulation of a day of shoppers, made on first use."""
+    from insession.simulator import SimulationConfig, simulate, write_lines
+
+    path = settings.recordings_dir / "simulated.jsonl.gz"
+    if not path.is_file():
+        # A few malformed messages, as real producers send, to show the dead-letter path.
+        count = write_lines(path, simulate(SimulationConfig(malformed_rate=0.002)))
+        print(f"simulated {count:,} events (seed 0) -> {path}", file=sys.stderr)
+    return path
+
+
+def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    paths = _replay_inputs(args, settings)
+    if paths is None:
+        return 2
+    if args.validate_only:
+        from insession.replay import print_summary, replay
+
+        dead_letters = Path(args.out) / "dead-letters.jsonl"
+        progress = sys.stderr.isatty() if args.progress is None else args.progress
+        summary = replay(paths, dead_letters, max_bytes=settings.max_message_bytes,
+                         progress=progress)
+        print_summary(summary, dead_letters, sys.stdout)
+        return 0
+
+    from insession.pipeline import replay_flow
+    from insession.report import print_flow_report
+
+    result = replay_flow(
+        paths, Path(args.out), settings, workers=args.workers,
+        mirror=args.redis,
     )
-    progress = sys.stderr.isatty() if args.progress is None else args.progress
-    summary = replay(paths, dead_letters, max_bytes=settings.max_message_bytes, progress=progress)
-    print_summary(summary, dead_letters, sys.stdout)
+    print_flow_report(result, sys.stdout)
+    return 0
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bytewax.run import cli_main
+
+    from insession.pipeline import kafka_flow
+
+    flow = kafka_flow(
+        settings, from_beginning=args.from_beginning, tail=not args.no_tail,
+        mirror=not args.no_redis,
+    )
+    print(f"insession run: reading {settings.bootstrap_servers}, "
+          f"{args.workers} worker(s); Ctrl-C stops", file=sys.stderr)
+    try:
+        cli_main(flow, workers_per_process=args.workers,
+                 epoch_interval=timedelta(milliseconds=args.epoch_ms or settings.epoch_ms))
+    except KeyboardInterrupt:
+        return 130
     return 0
 
 
@@ -134,26 +187,44 @@ def build_parser() -> argparse.ArgumentParser:
     topics.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for Kafka")
     topics.set_defaults(run=_topics)
 
-    replay = commands.add_parser("replay", help="validate and summarise recorded streams")
-    replay.add_argument(
-        "files",
-        nargs="*",
-        help="recordings (.jsonl or .jsonl.gz); default: the public data sets, converted",
+    replay = commands.add_parser(
+        "replay", help="run the personalisation flow on recordings, offers to a file"
     )
-    replay.add_argument("--dead-letters", help="where bad events go (JSON lines)")
-    replay.add_argument(
-        "--progress",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="progress bar (default: when stderr is a terminal)",
-    )
+    replay.add_argument("files", nargs="*", help="recordings (.jsonl or .jsonl.gz); "
+                        "default: a simulated day of shoppers")
+    replay.add_argument("--datasets", action="store_true",
+                        help="replay the public data sets (REES46, DIGINETICA, YOOCHOOSE)")
+    replay.add_argument("--out", default=".insession/replay",
+                        help="folder for offers.jsonl and dead-letters.jsonl")
+    replay.add_argument("--workers", type=int, default=1, help="Bytewax workers")
+    replay.add_argument("--redis", action="store_true",
+                        help="also mirror state and offers to Redis")
+    replay.add_argument("--validate-only", action="store_true",
+                        help="only validate and summarise the recordings")
+    replay.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar for --validate-only (default: on a terminal)")
     replay.set_defaults(run=_replay)
+
+    run = commands.add_parser("run", help="run the personalisation flow on Kafka")
+    run.add_argument("--workers", type=int, default=1, help="Bytewax workers in this process")
+    run.add_argument("--from-beginning", action="store_true",
+                     help="read the input topics from the start (default: new events only)")
+    run.add_argument("--no-tail", action="store_true",
+                     help="stop at the end of the topics instead of waiting for more")
+    run.add_argument("--no-redis", action="store_true", help="do not mirror to Redis")
+    run.add_argument("--epoch-ms", type=float, default=None,
+                     help="Bytewax epoch length in ms (default: the epoch_ms setting)")
+    run.set_defaults(run=_run)
 
     convert = commands.add_parser("convert", help="turn a public data set into a recording")
     convert.add_argument("dataset", choices=DEFAULT_DATASETS)
     convert.add_argument("-o", "--output", required=True, help="recording to write")
     convert.add_argument("--source", help="input file or folder (default: in the data dir)")
     convert.set_defaults(run=_convert)
+
+    from insession.simulator import add_simulate_command
+
+    add_simulate_command(commands)
 
     schemas = commands.add_parser("schemas", help="write the JSON Schema documents")
     schemas.add_argument("-o", "--output", default="schemas/json")

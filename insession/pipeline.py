@@ -38,7 +38,6 @@ from operators.session import SessionConfig
 from operators.summary import customer_summary
 from schemas.events import Contract, Event
 
-DEFAULT_LAYOUT = MirrorLayout()
 INPUT_STREAMS = (
     "clickstream",
     "cart",
@@ -72,8 +71,12 @@ def _summarise(config: SessionConfig, outcome: Outcome) -> dict[str, object]:
     return customer_summary(outcome.state, outcome.received_order[0], config)
 
 
-def mirror_sink(settings: Settings, engine: Personaliser, layout: MirrorLayout) -> RedisMirrorSink:
-    """The Redis mirror of customer summaries and latest offers."""
+def mirror_sink(settings: Settings, engine: Personaliser) -> RedisMirrorSink:
+    """The Redis mirror of customer summaries and latest offers, under the settings' prefix."""
+    layout = MirrorLayout(
+        prefix=settings.redis_prefix,
+        offers_ttl_s=engine.catalogue.policy.offer_ttl_s,
+    )
     return RedisMirrorSink(settings.redis_url, layout, partial(_summarise, engine.config.session))
 
 
@@ -89,15 +92,20 @@ class FlowStats:
     reasons: Counter[str] = field(default_factory=Counter)
     offers_per_person: Counter[str] = field(default_factory=Counter)
     journeys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    erased: int = 0
+    erasures: int = 0
+    devices_stitched: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, outcomes: list[Outcome]) -> None:
         with self._lock:
             for outcome in outcomes:
-                self.events[outcome.event_type] += 1
+                if outcome.erased and outcome.event_type != "erasure_request":
+                    self.devices_stitched += 1  # a device's state handed to its customer
+                    continue
+                if outcome.decision_reason != "replayed":
+                    self.events[outcome.event_type] += 1  # input events, counted once
                 if outcome.erased:
-                    self.erased += 1
+                    self.erasures += 1
                     continue
                 self.decisions[outcome.decision_reason or "none"] += 1
                 journey = self.journeys[outcome.person]
@@ -141,7 +149,7 @@ def replay_flow(
     settings: Settings,
     *,
     workers: int = 1,
-    mirror: MirrorLayout | None = None,
+    mirror: bool = False,
 ) -> ReplayResult:
     """Run the whole flow over recordings; the same recordings give the same offers."""
     engine = load_engine(settings)
@@ -151,7 +159,7 @@ def replay_flow(
     outputs = FlowOutputs(
         offers=offers,
         dead_letters=dead_letters,
-        mirror=mirror_sink(settings, engine, mirror) if mirror is not None else None,
+        mirror=mirror_sink(settings, engine) if mirror else None,
         outcomes=CallbackSink(stats.add),
     )
     source = RecordingSource(paths, settings.input_batch)
@@ -199,7 +207,7 @@ def kafka_flow(
     *,
     from_beginning: bool = False,
     tail: bool = True,
-    mirror: MirrorLayout | None = DEFAULT_LAYOUT,
+    mirror: bool = True,
     consumer_config: dict[str, str] | None = None,
 ) -> Dataflow:
     """The flow on the configured Kafka topics, writing offers and dead letters to Kafka."""
@@ -225,6 +233,6 @@ def kafka_flow(
         dead_letters=ContractKafkaSink(
             settings.bootstrap_servers, settings.topic("dead_letter"), lambda _: None
         ),
-        mirror=mirror_sink(settings, engine, mirror) if mirror is not None else None,
+        mirror=mirror_sink(settings, engine) if mirror else None,
     )
     return build_flow(read, outputs, engine, settings.max_message_bytes, strict_order=False)

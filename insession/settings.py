@@ -30,6 +30,7 @@ class Settings:
 
     bootstrap_servers: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "insession:"
     topics: dict[str, str] = field(default_factory=_default_topics)
     partitions: int = 4
     topic_partitions: dict[str, int] = field(default_factory=dict)
@@ -45,6 +46,7 @@ class Settings:
     session_gap_s: int = 1800
     input_batch: int = 1000
     workers: int = 1
+    epoch_ms: int = 200
 
     def topic(self, stream: str) -> str:
         """The Kafka topic that carries `stream` (a key of `schemas.events.STREAMS`)."""

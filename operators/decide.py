@@ -6,6 +6,7 @@ the same stable id, so a replayed or retried decision is recognised by the store
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -87,14 +88,20 @@ def ineligibility(
     return None
 
 
-def _candidates(catalogue: Catalogue, signals: tuple[str, ...]) -> list[tuple[CatalogueOffer, str]]:
-    """Offers that answer one of the signals, each with the most important signal it answers."""
+@functools.lru_cache(maxsize=4096)
+def _candidates(
+    catalogue: Catalogue, signals: tuple[str, ...]
+) -> tuple[tuple[CatalogueOffer, str], ...]:
+    """Offers that answer one of the signals, each with the most important signal it answers.
+
+    Cached: there are few distinct signal combinations, and this runs at every decision.
+    """
     found = []
     for offer in catalogue.offers:
         scenario = next((s for s in signals if s in offer.scenarios), None)
         if scenario is not None:
             found.append((offer, scenario))
-    return found
+    return tuple(found)
 
 
 def choose_offer(

@@ -10,7 +10,7 @@ is told to forget its state.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from operators.routing import Routed
 
@@ -55,8 +55,9 @@ def stitch_identity(state: DeviceState | None, item: Routed) -> tuple[DeviceStat
 
 
 def _to(item: Routed, person: str, *, replayed: bool = False) -> Routed:
-    return replace(item, person=person, replayed=replayed or item.replayed)
+    # A new object, not the buffered one: the flow stamps epochs on what it carries.
+    return Routed(item.event, item.order, person, replayed or item.replayed, item.forget)
 
 
 def _forget(item: Routed, person: str) -> Routed:
-    return replace(item, person=person, forget=True)
+    return Routed(item.event, item.order, person, item.replayed, forget=True)

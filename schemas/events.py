@@ -82,7 +82,10 @@ class Event(Contract):
     def violation(self) -> ContractViolation | None:
         """The first rule of `RULES` that this event breaks, if any."""
         for group in type(self).RULES:
-            if all(getattr(self, name) is None for name in group):
+            for name in group:
+                if getattr(self, name) is not None:
+                    break
+            else:
                 if len(group) == 1:
                     detail = f"is required for {self.type}"
                 else:

@@ -49,15 +49,18 @@ def base_settings() -> Settings:
     return Settings.load()
 
 
-@pytest.fixture(scope="session")
-def kafka_settings(base_settings: Settings, run_id: str) -> Iterator[Settings]:
-    """Settings whose topics are this run's own, created on the real broker and deleted after."""
+@pytest.fixture
+def kafka_settings(
+    base_settings: Settings, run_id: str, request: pytest.FixtureRequest
+) -> Iterator[Settings]:
+    """Settings whose topics are this test's own, created on the real broker, deleted after."""
     if not broker_ready(base_settings.bootstrap_servers):
         unavailable(
             f"Kafka is not answering at {base_settings.bootstrap_servers} "
             "(start it with `insession services up`)"
         )
-    topics = {stream: f"test.{run_id}.{stream}" for stream in base_settings.topics}
+    test = request.node.name.replace("[", ".").replace("]", "")[:80]
+    topics = {stream: f"test.{run_id}.{test}.{stream}" for stream in base_settings.topics}
     settings = dataclasses.replace(base_settings, topics=topics, partitions=2)
     create_topics(settings)
     yield settings

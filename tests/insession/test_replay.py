@@ -72,7 +72,7 @@ def test_cli_replay_exits_0_and_prints_summary(tmp_path: Path, capsys) -> None:
     recording = tmp_path / "mixed.jsonl"
     _recording_with_bad_lines(recording)
     code = main(
-        ["replay", str(recording), "--dead-letters", str(tmp_path / "d.jsonl"), "--no-progress"]
+        ["replay", str(recording), "--validate-only", "--out", str(tmp_path), "--no-progress"]
     )
     assert code == 0
     assert "bad events by reason" in capsys.readouterr().out

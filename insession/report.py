@@ -1,0 +1,58 @@
+"""What `insession replay` prints after running the flow: the story, not just a count."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TextIO
+
+from insession.pipeline import ReplayResult
+from insession.recording import read_lines
+from schemas.codec import decode
+from schemas.events import DeadLetter
+
+
+def _table(title: str, counts: Counter[str], out: TextIO, limit: int = 12) -> None:
+    if not counts:
+        return
+    print(f"\n{title}", file=out)
+    width = max(len(k) for k, _ in counts.most_common(limit))
+    for key, value in counts.most_common(limit):
+        print(f"  {key:<{width}}  {value:>10,}", file=out)
+
+
+def _dead_letter_reasons(result: ReplayResult) -> Counter[str]:
+    reasons: Counter[str] = Counter()
+    if result.dead_letters:
+        for line in read_lines(result.dead_letters_path):
+            letter = decode(line.raw)
+            if isinstance(letter, DeadLetter):
+                reasons[f"{letter.reason} ({letter.field or '-'})"] += 1
+    return reasons
+
+
+def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> None:
+    """Events, decisions, offers by kind, action and reason, and a few shoppers' journeys."""
+    stats = result.stats
+    events = sum(stats.events.values())
+    rate = events / result.seconds if result.seconds else 0.0
+    print(
+        f"replayed {events:,} events in {result.seconds:.2f} s ({rate:,.0f} events/s): "
+        f"{result.offers:,} offers, {result.dead_letters:,} dead letters, "
+        f"{len(stats.journeys):,} shoppers, {stats.devices_stitched:,} devices stitched to "
+        f"customers, {stats.erasures:,} erasures",
+        file=out,
+    )
+    _table("events by type", stats.events, out)
+    _table("decision points by outcome", stats.decisions, out)
+    _table("offers by kind", stats.offers_by_kind, out)
+    _table("offers by action", stats.offers_by_action, out)
+    _table("reason codes", stats.reasons, out)
+    _table("dead letters by reason", _dead_letter_reasons(result), out)
+    top = [person for person, _ in stats.offers_per_person.most_common(journeys)]
+    for person in top:
+        print(f"\njourney of {person} ({stats.offers_per_person[person]} offers)", file=out)
+        for step in stats.journeys[person]:
+            print(f"  {step}", file=out)
+    print(f"\noffers written to {result.offers_path}", file=out)
+    if result.dead_letters:
+        print(f"dead letters written to {result.dead_letters_path}", file=out)

@@ -1,0 +1,144 @@
+"""End to end on the real broker and Redis: events in, offers and dead letters out, state in
+Redis, consent and erasure honoured, no duplicate offer ids."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import orjson
+import pytest
+import redis
+from confluent_kafka import Consumer, Producer
+
+from insession.redis_mirror import MirrorLayout
+from insession.settings import Settings
+from schemas.codec import decode, encode
+from schemas.events import (
+    STREAMS,
+    Consent,
+    DeadLetter,
+    ErasureRequest,
+    IdentityLink,
+    Offer,
+    ProductView,
+    Search,
+)
+
+pytestmark = [pytest.mark.kafka, pytest.mark.redis]
+
+T0 = 1_764_000_000_000
+STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
+BAD = [b"{not json", b'{"type": "search", "schema_version": "1.0"}', b"", b"[1, 2]"]
+
+
+def _traffic() -> list:
+    def ev(cls, n: int, **kw):
+        return cls(event_id=f"k{n}", event_time=T0 + n * 30_000, channel="web", **kw)
+
+    return [
+        ev(ProductView, 1, anonymous_id="dev-a", product_id="boots", price=90.0),
+        ev(IdentityLink, 2, anonymous_id="dev-a", customer_id="c-1"),
+        ev(Consent, 3, customer_id="c-1", granted=True),
+        *(ev(ProductView, n, anonymous_id="dev-a", product_id="boots", price=90.0)
+          for n in range(4, 8)),
+        ev(ProductView, 8, customer_id="c-3", product_id="boots", price=90.0),
+        *(ev(ProductView, n, customer_id="c-3", product_id="boots", price=90.0)
+          for n in range(9, 12)),
+        ev(Search, 12, customer_id="c-2", query="delivery", result_count=0),
+        ev(Search, 13, customer_id="c-2", query="shipping", result_count=0),
+        ev(ErasureRequest, 14, customer_id="c-2", request_id="r-1"),
+    ]
+
+
+def _consume_all(settings: Settings, stream: str, group: str, expected_at_least: int) -> list:
+    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group,
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([settings.topic(stream)])
+    found, deadline = [], time.monotonic() + 30
+    while time.monotonic() < deadline:
+        message = consumer.poll(0.5)
+        if message is not None and not message.error():
+            found.append(message)
+        elif message is None and len(found) >= expected_at_least:
+            break
+    consumer.close()
+    return found
+
+
+def _produce(producer: Producer, settings: Settings, events: list, pause_s: float) -> None:
+    for event in events:
+        producer.produce(settings.topic(STREAM_OF[event.type]), encode(event),
+                         key=(event.customer_id or event.anonymous_id or "").encode())
+        producer.flush(10)
+        time.sleep(pause_s)
+
+
+def _warm_up() -> list:
+    return [Search(event_id=f"w{n}", event_time=T0 + n, channel="web", customer_id="warm",
+                   query="x", result_count=0) for n in range(2)]
+
+
+@pytest.fixture
+def running_flow(kafka_settings: Settings, redis_prefix: str, tmp_path) -> Iterator[None]:
+    """`insession run` in its own process, on this run's topics, until the test ends."""
+    env = {**os.environ, "INSESSION_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+           "INSESSION_REDIS_PREFIX": redis_prefix, "INSESSION_EPOCH_MS": "20"}
+    env.update({f"INSESSION_TOPIC_{stream.upper()}": topic
+                for stream, topic in kafka_settings.topics.items()})
+    log = (tmp_path / "run.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "insession.cli", "run", "--from-beginning"],
+                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    yield
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
+    kafka_settings: Settings, redis_client: redis.Redis, redis_prefix: str, run_id: str,
+    running_flow: None,
+) -> None:
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    _produce(producer, kafka_settings, _warm_up(), 0)
+    assert _consume_all(kafka_settings, "offers", f"warm-{run_id}", 1), "the flow is not live"
+
+    _produce(producer, kafka_settings, _traffic(), pause_s=0.05)
+    for raw in BAD:
+        producer.produce(kafka_settings.topic("clickstream"), raw)
+    assert producer.flush(30) == 0
+
+    offers_msgs = _consume_all(kafka_settings, "offers", f"offers-{run_id}", 4)
+    offers = [decode(m.value()) for m in offers_msgs]
+    assert all(isinstance(o, Offer) for o in offers)
+    assert len({o.offer_id for o in offers}) == len(offers), "no duplicate offer ids"
+    assert all(m.key().decode() == (o.customer_id or o.anonymous_id)
+               for m, o in zip(offers_msgs, offers, strict=True))
+    personal = {(o.customer_id, o.action_id) for o in offers}
+    assert ("c-1", "variant-cheaper") in personal, "consented, stitched hesitation"
+    assert not any(o.customer_id == "c-3" and o.kind in ("product", "discount", "free_delivery")
+                   for o in offers), "no personalised offer without consent"
+    assert any(o.customer_id == "c-2" and o.kind == "help" for o in offers)
+
+    letters = [decode(m.value()) for m in
+               _consume_all(kafka_settings, "dead_letter", f"dlq-{run_id}", len(BAD))]
+    assert len(letters) == len(BAD) and all(isinstance(d, DeadLetter) for d in letters)
+    assert {d.reason for d in letters} == {"invalid_json", "missing_field", "empty",
+                                           "not_an_object"}
+    assert all(d.source_topic == kafka_settings.topic("clickstream") for d in letters)
+
+    layout = MirrorLayout(prefix=redis_prefix)
+    summary = orjson.loads(redis_client.get(layout.summary_key("c-1")))
+    assert summary["consent"] is True and summary["session"]["recent_products"][-1] == "boots"
+    assert redis_client.llen(layout.offers_key("c-1")) >= 1
+    assert redis_client.exists(layout.summary_key("anon:dev-a")) == 0, "device forgotten"
+    assert redis_client.exists(layout.summary_key("c-2"), layout.offers_key("c-2")) == 0, (
+        "erasure honoured in Redis"
+    )
