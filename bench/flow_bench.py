@@ -120,13 +120,13 @@ def _latency_traffic(rate: int, seconds: float) -> list[tuple[Search, bool]]:
     return traffic
 
 
-def bench_latency(base: Settings, rate: int, seconds: float) -> None:
+def bench_latency(base: Settings, rate: int, seconds: float, epoch_ms: float) -> None:
     settings = _bench_settings(base)
     create_topics(settings)
     env = {**os.environ, "INSESSION_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
            "INSESSION_REDIS_PREFIX": settings.redis_prefix}
     env.update({f"INSESSION_TOPIC_{s.upper()}": t for s, t in settings.topics.items()})
-    flow = subprocess.Popen([sys.executable, "-m", "insession.cli", "run", "--epoch-ms", "10"],
+    flow = subprocess.Popen([sys.executable, "-m", "insession.cli", "run", "--epoch-ms", str(epoch_ms)],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
                          "group.id": "bench", "auto.offset.reset": "earliest",
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--epoch-ms", type=float, default=10)
     parser.add_argument("--skip", nargs="*", default=(), choices=("replay", "kafka", "latency"))
     args = parser.parse_args()
     settings = Settings.load()
@@ -198,7 +199,7 @@ def main() -> None:
     if "kafka" not in args.skip:
         bench_kafka_throughput(events, settings)
     if "latency" not in args.skip:
-        bench_latency(settings, args.rate, args.seconds)
+        bench_latency(settings, args.rate, args.seconds, args.epoch_ms)
 
 
 if __name__ == "__main__":
