@@ -72,10 +72,14 @@ def bench_replay(recording: Path, settings: Settings) -> None:
     with tempfile.TemporaryDirectory() as out:
         result = replay_flow([recording], Path(out), settings, workers=1)
     rate = len(lines) / result.seconds
-    print(f"replay file->file, 1 worker: {rate:>10,.0f} events/s "
-          f"({len(lines):,} events, {result.offers:,} offers)")
-    print(f"same logic, plain Python loop: {ceiling:>8,.0f} events/s "
-          f"(flow = {rate / ceiling:.2f}x the loop)")
+    print(
+        f"replay file->file, 1 worker: {rate:>10,.0f} events/s "
+        f"({len(lines):,} events, {result.offers:,} offers)"
+    )
+    print(
+        f"same logic, plain Python loop: {ceiling:>8,.0f} events/s "
+        f"(flow = {rate / ceiling:.2f}x the loop)"
+    )
 
 
 def _bench_settings(base: Settings) -> Settings:
@@ -87,8 +91,11 @@ def _bench_settings(base: Settings) -> Settings:
 def _produce(settings: Settings, events: list[Event]) -> None:
     producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
     for event in events:
-        producer.produce(settings.topic(STREAM_OF[event.type]), encode(event),
-                         key=(event.customer_id or event.anonymous_id or "").encode())
+        producer.produce(
+            settings.topic(STREAM_OF[event.type]),
+            encode(event),
+            key=(event.customer_id or event.anonymous_id or "").encode(),
+        )
         producer.poll(0)
     producer.flush(60)
 
@@ -102,8 +109,10 @@ def bench_kafka_throughput(events: list[Event], base: Settings) -> None:
         started = time.perf_counter()
         cli_main(flow, epoch_interval=timedelta(milliseconds=200))
         seconds = time.perf_counter() - started
-        print(f"Kafka topic->topic, 1 worker: {len(events) / seconds:>9,.0f} events/s "
-              f"({len(events):,} events in {seconds:.2f} s, Redis mirror on)")
+        print(
+            f"Kafka topic->topic, 1 worker: {len(events) / seconds:>9,.0f} events/s "
+            f"({len(events):,} events in {seconds:.2f} s, Redis mirror on)"
+        )
     finally:
         delete_topics(settings.bootstrap_servers, settings.topics.values())
 
@@ -113,9 +122,14 @@ def _latency_traffic(rate: int, seconds: float) -> list[tuple[Search, bool]]:
     traffic = []
     for n in range(int(rate * seconds) // 2):
         for step in range(2):
-            search = Search(event_id=f"s{n}-{step}", event_time=1_764_000_000_000 + n * 10 + step,
-                            channel="web", customer_id=f"lat-{n}", query="delivery",
-                            result_count=0)
+            search = Search(
+                event_id=f"s{n}-{step}",
+                event_time=1_764_000_000_000 + n * 10 + step,
+                channel="web",
+                customer_id=f"lat-{n}",
+                query="delivery",
+                result_count=0,
+            )
             traffic.append((search, step == 1))
     return traffic
 
@@ -123,14 +137,26 @@ def _latency_traffic(rate: int, seconds: float) -> list[tuple[Search, bool]]:
 def bench_latency(base: Settings, rate: int, seconds: float, epoch_ms: float) -> None:
     settings = _bench_settings(base)
     create_topics(settings)
-    env = {**os.environ, "INSESSION_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "INSESSION_REDIS_PREFIX": settings.redis_prefix}
+    env = {
+        **os.environ,
+        "INSESSION_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
+        "INSESSION_REDIS_PREFIX": settings.redis_prefix,
+    }
     env.update({f"INSESSION_TOPIC_{s.upper()}": t for s, t in settings.topics.items()})
-    flow = subprocess.Popen([sys.executable, "-m", "insession.cli", "run", "--epoch-ms", str(epoch_ms)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers,
-                         "group.id": "bench", "auto.offset.reset": "earliest",
-                         "fetch.wait.max.ms": 5})
+    flow = subprocess.Popen(
+        [sys.executable, "-m", "insession.cli", "run", "--epoch-ms", str(epoch_ms)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": "bench",
+            "auto.offset.reset": "earliest",
+            "fetch.wait.max.ms": 5,
+        }
+    )
     consumer.subscribe([settings.topic("offers")])
     received: dict[str, float] = {}
     stop = threading.Event()
@@ -153,8 +179,9 @@ def bench_latency(base: Settings, rate: int, seconds: float, epoch_ms: float) ->
             due = started + i / rate
             while (now := time.perf_counter()) < due:
                 time.sleep(min(0.001, due - now))
-            producer.produce(settings.topic("clickstream"), encode(search),
-                             key=search.customer_id.encode())
+            producer.produce(
+                settings.topic("clickstream"), encode(search), key=search.customer_id.encode()
+            )
             producer.poll(0)
             if triggers:
                 sent[search.customer_id or ""] = time.perf_counter()
@@ -175,9 +202,11 @@ def bench_latency(base: Settings, rate: int, seconds: float, epoch_ms: float) ->
         print("latency: no offers came back")
         return
     q = statistics.quantiles(latencies, n=100)
-    print(f"Kafka latency at {achieved:,.0f} events/s offered ({len(latencies):,} of {len(sent):,} "
-          f"offers back): p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, "
-          f"max {latencies[-1]:.1f} ms")
+    print(
+        f"Kafka latency at {achieved:,.0f} events/s offered ({len(latencies):,} of {len(sent):,} "
+        f"offers back): p50 {q[49]:.1f} ms, p90 {q[89]:.1f} ms, p99 {q[98]:.1f} ms, "
+        f"max {latencies[-1]:.1f} ms"
+    )
 
 
 def main() -> None:
@@ -189,8 +218,9 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=(), choices=("replay", "kafka", "latency"))
     args = parser.parse_args()
     settings = Settings.load()
-    events = [e for e in simulate(SimulationConfig(customers=args.customers))
-              if isinstance(e, Event)]
+    events = [
+        e for e in simulate(SimulationConfig(customers=args.customers)) if isinstance(e, Event)
+    ]
     with tempfile.TemporaryDirectory() as folder:
         recording = Path(folder) / "sim.jsonl"
         write_recording(recording, events)
