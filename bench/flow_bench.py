@@ -134,7 +134,9 @@ def _latency_traffic(rate: int, seconds: float) -> list[tuple[Search, bool]]:
     return traffic
 
 
-def bench_latency(base: Settings, rate: int, seconds: float, epoch_ms: float) -> None:
+def bench_latency(
+    base: Settings, rate: int, seconds: float, epoch_ms: float, run_args: list[str]
+) -> None:
     settings = _bench_settings(base)
     create_topics(settings)
     env = {
@@ -144,7 +146,7 @@ def bench_latency(base: Settings, rate: int, seconds: float, epoch_ms: float) ->
     }
     env.update({f"INSESSION_TOPIC_{s.upper()}": t for s, t in settings.topics.items()})
     flow = subprocess.Popen(
-        [sys.executable, "-m", "insession.cli", "run", "--epoch-ms", str(epoch_ms)],
+        [sys.executable, "-m", "insession.cli", "run", "--epoch-ms", str(epoch_ms), *run_args],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -171,7 +173,7 @@ def bench_latency(base: Settings, rate: int, seconds: float, epoch_ms: float) ->
     reader.start()
     try:
         time.sleep(4)  # let the flow process start and assign its partitions
-        producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 0})
+        producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
         sent: dict[str, float] = {}
         traffic = _latency_traffic(rate, seconds)
         started = time.perf_counter()
@@ -215,6 +217,8 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--epoch-ms", type=float, default=10)
+    parser.add_argument("--run-arg", action="append", default=[],
+                        help="extra argument for `insession run` (repeatable)")
     parser.add_argument("--skip", nargs="*", default=(), choices=("replay", "kafka", "latency"))
     args = parser.parse_args()
     settings = Settings.load()
@@ -229,7 +233,7 @@ def main() -> None:
     if "kafka" not in args.skip:
         bench_kafka_throughput(events, settings)
     if "latency" not in args.skip:
-        bench_latency(settings, args.rate, args.seconds, args.epoch_ms)
+        bench_latency(settings, args.rate, args.seconds, args.epoch_ms, args.run_arg)
 
 
 if __name__ == "__main__":

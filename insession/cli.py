@@ -138,12 +138,13 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bytewax.run import cli_main
 
-    from insession.pipeline import kafka_flow
+    from insession.pipeline import kafka_flow, tune_garbage_collector
 
     flow = kafka_flow(
         settings, from_beginning=args.from_beginning, tail=not args.no_tail,
         mirror=not args.no_redis,
     )
+    tune_garbage_collector()
     print(f"insession run: reading {settings.bootstrap_servers}, "
           f"{args.workers} worker(s); Ctrl-C stops", file=sys.stderr)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import Counter, defaultdict
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import bytewax.operators as op
 import orjson
-from bytewax.connectors.kafka import KafkaError, KafkaSource, KafkaSourceMessage
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.run import cli_main
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
@@ -27,6 +27,7 @@ from insession.connectors import (
     RecordingSource,
     RedisMirrorSink,
 )
+from insession.kafka_source import LiveKafkaSource
 from insession.redis_mirror import MirrorLayout
 from insession.settings import Settings
 from models.scorer import BaselineScorer
@@ -38,6 +39,11 @@ from operators.session import SessionConfig
 from operators.summary import customer_summary
 from schemas.events import Contract, Event
 
+LIVE_CONSUMER_CONFIG = {
+    # librdkafka lets the broker hold a fetch up to 500 ms by default; 50 ms bounds the wait
+    # of a quiet partition without making idle consumers poll the broker constantly.
+    "fetch.wait.max.ms": "50",
+}
 INPUT_STREAMS = (
     "clickstream",
     "cart",
@@ -47,6 +53,17 @@ INPUT_STREAMS = (
     "erasure",
     "offer_feedback",
 )
+
+
+def tune_garbage_collector() -> None:
+    """Keep Python's collector from pausing the flow.
+
+    Per-customer state is many small, long-lived objects; with the default thresholds a full
+    collection scans all of them every few thousand events, which showed as 40-50 ms stalls
+    (the p99 latency) at 5,000 events/s.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1000)
 
 
 def load_engine(settings: Settings) -> Personaliser:
@@ -168,6 +185,7 @@ def replay_flow(
         return op.input("read", flow, source)
 
     flow = build_flow(read, outputs, engine, settings.max_message_bytes)
+    tune_garbage_collector()
     started = time.perf_counter()
     # A zero epoch interval makes each input batch its own epoch: the basis of determinism.
     cli_main(flow, workers_per_process=workers, epoch_interval=timedelta(0))
@@ -180,20 +198,6 @@ def replay_flow(
         seconds,
         stats,
     )
-
-
-def _from_kafka(item: KafkaSourceMessage | KafkaError) -> Inbound:
-    if isinstance(item, KafkaError):
-        message = item.msg
-        return Inbound(
-            message.topic or "",
-            message.partition or 0,
-            message.offset or 0,
-            message.value,
-            message.key,
-            error=str(item.err),
-        )
-    return Inbound(item.topic or "", item.partition or 0, item.offset or 0, item.value, item.key)
 
 
 def _customer_key(contract: Contract) -> str | None:
@@ -212,19 +216,17 @@ def kafka_flow(
 ) -> Dataflow:
     """The flow on the configured Kafka topics, writing offers and dead letters to Kafka."""
     engine = load_engine(settings)
-    source = KafkaSource(
-        [settings.bootstrap_servers],
+    source = LiveKafkaSource(
+        settings.bootstrap_servers,
         [settings.topic(s) for s in INPUT_STREAMS],
-        tail=tail,
         starting_offset=OFFSET_BEGINNING if from_beginning else OFFSET_END,
-        add_config=consumer_config,
+        tail=tail,
         batch_size=settings.input_batch,
-        raise_on_errors=False,
+        config={**LIVE_CONSUMER_CONFIG, **(consumer_config or {})},
     )
 
     def read(flow: Dataflow) -> Stream[Inbound]:
-        messages = op.input("read", flow, source)
-        return op.map("from_kafka", messages, _from_kafka)
+        return op.input("read", flow, source)
 
     outputs = FlowOutputs(
         offers=ContractKafkaSink(
