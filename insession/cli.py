@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import timedelta
@@ -119,18 +120,25 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
 
         dead_letters = Path(args.out) / "dead-letters.jsonl"
         progress = sys.stderr.isatty() if args.progress is None else args.progress
-        summary = replay(paths, dead_letters, max_bytes=settings.max_message_bytes,
-                         progress=progress)
+        summary = replay(
+            paths, dead_letters, max_bytes=settings.max_message_bytes, progress=progress
+        )
         print_summary(summary, dead_letters, sys.stdout)
         return 0
 
-    from insession.pipeline import replay_flow
+    from insession.pipeline import Cluster, replay_cluster, replay_flow
     from insession.report import print_flow_report
 
-    result = replay_flow(
-        paths, Path(args.out), settings, workers=args.workers,
-        mirror=args.redis,
-    )
+    out = Path(args.out)
+    if args.process_id is not None:  # one process of a cluster started by --processes
+        cluster = Cluster(args.process_id, args.addresses.split(";"))
+        replay_flow(paths, out, settings, workers=args.workers, mirror=args.redis, cluster=cluster)
+        return 0
+    if args.processes > 1:
+        result = replay_cluster(paths, out, args.processes, workers=args.workers, mirror=args.redis)
+    else:
+        result = replay_flow(paths, out, settings, workers=args.workers, mirror=args.redis)
+    assert result is not None
     print_flow_report(result, sys.stdout)
     return 0
 
@@ -141,15 +149,23 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from insession.pipeline import kafka_flow, tune_garbage_collector
 
     flow = kafka_flow(
-        settings, from_beginning=args.from_beginning, tail=not args.no_tail,
+        settings,
+        from_beginning=args.from_beginning,
+        tail=not args.no_tail,
         mirror=not args.no_redis,
     )
     tune_garbage_collector()
-    print(f"insession run: reading {settings.bootstrap_servers}, "
-          f"{args.workers} worker(s); Ctrl-C stops", file=sys.stderr)
+    print(
+        f"insession run: reading {settings.bootstrap_servers}, "
+        f"{args.workers} worker(s); Ctrl-C stops",
+        file=sys.stderr,
+    )
     try:
-        cli_main(flow, workers_per_process=args.workers,
-                 epoch_interval=timedelta(milliseconds=args.epoch_ms or settings.epoch_ms))
+        cli_main(
+            flow,
+            workers_per_process=args.workers,
+            epoch_interval=timedelta(milliseconds=args.epoch_ms or settings.epoch_ms),
+        )
     except KeyboardInterrupt:
         return 130
     return 0
@@ -191,30 +207,61 @@ def build_parser() -> argparse.ArgumentParser:
     replay = commands.add_parser(
         "replay", help="run the personalisation flow on recordings, offers to a file"
     )
-    replay.add_argument("files", nargs="*", help="recordings (.jsonl or .jsonl.gz); "
-                        "default: a simulated day of shoppers")
-    replay.add_argument("--datasets", action="store_true",
-                        help="replay the public data sets (REES46, DIGINETICA, YOOCHOOSE)")
-    replay.add_argument("--out", default=".insession/replay",
-                        help="folder for offers.jsonl and dead-letters.jsonl")
-    replay.add_argument("--workers", type=int, default=1, help="Bytewax workers")
-    replay.add_argument("--redis", action="store_true",
-                        help="also mirror state and offers to Redis")
-    replay.add_argument("--validate-only", action="store_true",
-                        help="only validate and summarise the recordings")
-    replay.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar for --validate-only (default: on a terminal)")
+    replay.add_argument(
+        "files",
+        nargs="*",
+        help="recordings (.jsonl or .jsonl.gz); default: a simulated day of shoppers",
+    )
+    replay.add_argument(
+        "--datasets",
+        action="store_true",
+        help="replay the public data sets (REES46, DIGINETICA, YOOCHOOSE)",
+    )
+    replay.add_argument(
+        "--out", default=".insession/replay", help="folder for offers.jsonl and dead-letters.jsonl"
+    )
+    replay.add_argument("--workers", type=int, default=1, help="Bytewax workers per process")
+    replay.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Bytewax processes on this machine (one per core scales best)",
+    )
+    replay.add_argument("--process-id", type=int, help=argparse.SUPPRESS)
+    replay.add_argument("--addresses", help=argparse.SUPPRESS)
+    replay.add_argument(
+        "--redis", action="store_true", help="also mirror state and offers to Redis"
+    )
+    replay.add_argument(
+        "--validate-only", action="store_true", help="only validate and summarise the recordings"
+    )
+    replay.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar for --validate-only (default: on a terminal)",
+    )
     replay.set_defaults(run=_replay)
 
     run = commands.add_parser("run", help="run the personalisation flow on Kafka")
     run.add_argument("--workers", type=int, default=1, help="Bytewax workers in this process")
-    run.add_argument("--from-beginning", action="store_true",
-                     help="read the input topics from the start (default: new events only)")
-    run.add_argument("--no-tail", action="store_true",
-                     help="stop at the end of the topics instead of waiting for more")
+    run.add_argument(
+        "--from-beginning",
+        action="store_true",
+        help="read the input topics from the start (default: new events only)",
+    )
+    run.add_argument(
+        "--no-tail",
+        action="store_true",
+        help="stop at the end of the topics instead of waiting for more",
+    )
     run.add_argument("--no-redis", action="store_true", help="do not mirror to Redis")
-    run.add_argument("--epoch-ms", type=float, default=None,
-                     help="Bytewax epoch length in ms (default: the epoch_ms setting)")
+    run.add_argument(
+        "--epoch-ms",
+        type=float,
+        default=None,
+        help="Bytewax epoch length in ms (default: the epoch_ms setting)",
+    )
     run.set_defaults(run=_run)
 
     convert = commands.add_parser("convert", help="turn a public data set into a recording")
@@ -235,6 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `insession` console script."""
+    # Quietly stop when the reader of our output goes away (`insession replay | head`).
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     try:
         settings = Settings.load()

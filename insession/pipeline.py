@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter, defaultdict
@@ -113,6 +116,44 @@ class FlowStats:
     devices_stitched: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
+    _COUNTERS = (
+        "events",
+        "decisions",
+        "offers_by_kind",
+        "offers_by_action",
+        "reasons",
+        "offers_per_person",
+    )
+
+    def save(self, path: Path) -> None:
+        """Write the counts as JSON, for the process that joins a cluster's results."""
+        document = {name: dict(getattr(self, name)) for name in self._COUNTERS}
+        document.update(
+            journeys=dict(self.journeys),
+            erasures=self.erasures,
+            devices_stitched=self.devices_stitched,
+        )
+        path.write_bytes(orjson.dumps(document))
+
+    @classmethod
+    def load(cls, path: Path) -> FlowStats:
+        document = orjson.loads(path.read_bytes())
+        stats = cls()
+        for name in cls._COUNTERS:
+            getattr(stats, name).update(document[name])
+        stats.journeys.update(document["journeys"])
+        stats.erasures = document["erasures"]
+        stats.devices_stitched = document["devices_stitched"]
+        return stats
+
+    def absorb(self, other: FlowStats) -> None:
+        """Add another process's counts (its shoppers are not ours: keys are partitioned)."""
+        for name in self._COUNTERS:
+            getattr(self, name).update(getattr(other, name))
+        self.journeys.update(other.journeys)
+        self.erasures += other.erasures
+        self.devices_stitched += other.devices_stitched
+
     def add(self, outcomes: list[Outcome]) -> None:
         with self._lock:
             for outcome in outcomes:
@@ -160,6 +201,14 @@ def _dead_letter_order(line: bytes) -> tuple[str, int]:
     return letter["source_topic"], letter["source_offset"] or 0
 
 
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """This process's place among several running one flow (`-i` / `-a` in Bytewax terms)."""
+
+    process_id: int
+    addresses: list[str]
+
+
 def replay_flow(
     paths: Sequence[Path],
     out_dir: Path,
@@ -167,8 +216,13 @@ def replay_flow(
     *,
     workers: int = 1,
     mirror: bool = False,
-) -> ReplayResult:
-    """Run the whole flow over recordings; the same recordings give the same offers."""
+    cluster: Cluster | None = None,
+) -> ReplayResult | None:
+    """Run the whole flow over recordings; the same recordings give the same offers.
+
+    As one process of a cluster, it leaves its part files and statistics in `out_dir` for
+    `replay_cluster` to join, and returns None.
+    """
     engine = load_engine(settings)
     offers = JsonLinesSink(out_dir / "offers.jsonl")
     dead_letters = JsonLinesSink(out_dir / "dead-letters.jsonl")
@@ -188,8 +242,23 @@ def replay_flow(
     tune_garbage_collector()
     started = time.perf_counter()
     # A zero epoch interval makes each input batch its own epoch: the basis of determinism.
-    cli_main(flow, workers_per_process=workers, epoch_interval=timedelta(0))
+    cli_main(
+        flow,
+        workers_per_process=workers,
+        process_id=cluster.process_id if cluster else None,
+        addresses=cluster.addresses if cluster else None,
+        epoch_interval=timedelta(0),
+    )
     seconds = time.perf_counter() - started
+    if cluster is not None:
+        stats.save(out_dir / f"stats.part{cluster.process_id}.json")
+        return None
+    return _joined(out_dir, seconds, stats)
+
+
+def _joined(out_dir: Path, seconds: float, stats: FlowStats) -> ReplayResult:
+    offers = JsonLinesSink(out_dir / "offers.jsonl")
+    dead_letters = JsonLinesSink(out_dir / "dead-letters.jsonl")
     return ReplayResult(
         offers.path,
         dead_letters.path,
@@ -198,6 +267,82 @@ def replay_flow(
         seconds,
         stats,
     )
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _listening(port: int) -> bool:
+    """Whether something listens on `port`, read from /proc: connecting to Timely's port to
+    find out would break its handshake."""
+    try:
+        table = Path("/proc/net/tcp").read_text()
+    except OSError:
+        return True
+    wanted = f":{port:04X} "
+    return any(wanted in line and line.split()[3] == "0A" for line in table.splitlines()[1:])
+
+
+def _wait_for_listener(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """Process 0 listens first; the others would otherwise retry and lose a second."""
+    deadline = time.monotonic() + timeout
+    while not _listening(port) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def replay_cluster(
+    paths: Sequence[Path],
+    out_dir: Path,
+    processes: int,
+    *,
+    workers: int = 1,
+    mirror: bool = False,
+) -> ReplayResult:
+    """Replay with several processes on this machine (one worker each is what scales here)."""
+    ports = _free_ports(processes)
+    addresses = ";".join(f"127.0.0.1:{port}" for port in ports)
+    for stale in out_dir.glob("stats.part*.json"):
+        stale.unlink()
+    started = time.perf_counter()
+    children = []
+    for process_id in range(processes):
+        command = [
+            sys.executable,
+            "-m",
+            "insession.cli",
+            "replay",
+            *map(str, paths),
+            "--out",
+            str(out_dir),
+            "--workers",
+            str(workers),
+            "--process-id",
+            str(process_id),
+            "--addresses",
+            addresses,
+        ]
+        if mirror:
+            command.append("--redis")
+        children.append(subprocess.Popen(command))
+        if process_id == 0:
+            _wait_for_listener(ports[0], children[0])
+    failed = [i for i, child in enumerate(children) if child.wait() != 0]
+    if failed:
+        raise RuntimeError(f"replay process(es) {failed} failed; see their output above")
+    seconds = time.perf_counter() - started
+    stats = FlowStats()
+    for part in sorted(out_dir.glob("stats.part*.json")):
+        stats.absorb(FlowStats.load(part))
+        part.unlink()
+    return _joined(out_dir, seconds, stats)
 
 
 def _customer_key(contract: Contract) -> str | None:

@@ -36,5 +36,11 @@ def default_source(name: str, data_dir: Path) -> Path:
         ) from None
 
 
-__all__ = ["CONVERTERS", "Converter", "default_source", "read_diginetica", "read_rees46",
-           "read_yoochoose"]
+__all__ = [
+    "CONVERTERS",
+    "Converter",
+    "default_source",
+    "read_diginetica",
+    "read_rees46",
+    "read_yoochoose",
+]

@@ -90,8 +90,10 @@ class _Order:
         quantity: dict[str, int] = {}
         for (_, item), count in self.units.items():
             quantity[item] = max(quantity.get(item, 0), count)
-        return tuple(OrderLine(product_id=item, quantity=units, category=category.get(item))
-                     for item, units in quantity.items())
+        return tuple(
+            OrderLine(product_id=item, quantity=units, category=category.get(item))
+            for item, units in quantity.items()
+        )
 
 
 def read_diginetica(folder: Path) -> Iterator[Event]:
@@ -130,8 +132,12 @@ def read_diginetica(folder: Path) -> Iterator[Event]:
         if order is None:
             order = orders[number] = _Order(line, session, user, frame)
         elif order.session != session:
-            raise bad_row(purchases_path, line, "sessionId",
-                          f"order {number} already belongs to session {order.session}")
+            raise bad_row(
+                purchases_path,
+                line,
+                "sessionId",
+                f"order {number} already belongs to session {order.session}",
+            )
         order.timeframe = min(order.timeframe, frame)
         if order.user == MISSING_USER:
             order.user = user
@@ -152,23 +158,33 @@ def read_diginetica(folder: Path) -> Iterator[Event]:
         (sessions[session].start + frame, 0, line, index)
         for index, (line, session, _, _, frame) in enumerate(views)
     ]
-    timeline.extend((sessions[order.session].start + order.timeframe, 1, order.line, number)
-                    for number, order in orders.items())
+    timeline.extend(
+        (sessions[order.session].start + order.timeframe, 1, order.line, number)
+        for number, order in orders.items()
+    )
     timeline.sort()
     for event_time, _, line, key in timeline:
         if isinstance(key, int):
             _, session, user, item, _ = views[key]
             yield ProductView(
-                event_id=f"dgn-view-{line}", event_time=event_time, channel="web",
+                event_id=f"dgn-view-{line}",
+                event_time=event_time,
+                channel="web",
                 customer_id=None if user == MISSING_USER else f"dgn-u{user}",
-                anonymous_id=f"dgn-s{session}", session_id=f"dgn-{session}",
-                product_id=item, category=category.get(item),
+                anonymous_id=f"dgn-s{session}",
+                session_id=f"dgn-{session}",
+                product_id=item,
+                category=category.get(item),
             )
         else:
             order = orders[key]
             yield Purchase(
-                event_id=f"dgn-order-{key}", event_time=event_time, channel="web",
+                event_id=f"dgn-order-{key}",
+                event_time=event_time,
+                channel="web",
                 customer_id=None if order.user == MISSING_USER else f"dgn-u{order.user}",
-                anonymous_id=f"dgn-s{order.session}", session_id=f"dgn-{order.session}",
-                order_id=f"dgn-{key}", lines=order.lines(category),
+                anonymous_id=f"dgn-s{order.session}",
+                session_id=f"dgn-{order.session}",
+                order_id=f"dgn-{key}",
+                lines=order.lines(category),
             )

@@ -11,8 +11,17 @@ from insession.datasets.csv_rows import bad_row, read_rows
 from schemas.events import CartAdd, Event, OrderLine, ProductView, Purchase
 from schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
-COLUMNS = ("event_time", "event_type", "product_id", "category_id", "category_code", "brand",
-           "price", "user_id", "user_session")
+COLUMNS = (
+    "event_time",
+    "event_type",
+    "product_id",
+    "category_id",
+    "category_code",
+    "brand",
+    "price",
+    "user_id",
+    "user_session",
+)
 REQUIRED = frozenset({"event_type", "product_id", "category_id", "user_id"})
 CURRENCY = "USD"  # the data set's prices are in US dollars
 PREFIX = "rees46-"
@@ -25,8 +34,9 @@ def _event_time(text: str, path: Path, line: int) -> int:
     try:
         moment = datetime.fromisoformat(text[:-4]).replace(tzinfo=UTC)
     except ValueError:
-        raise bad_row(path, line, "event_time",
-                      f"{text[:40]!r} is not 'YYYY-MM-DD HH:MM:SS UTC'") from None
+        raise bad_row(
+            path, line, "event_time", f"{text[:40]!r} is not 'YYYY-MM-DD HH:MM:SS UTC'"
+        ) from None
     millis = int(moment.timestamp()) * 1000 + moment.microsecond // 1000
     if not MIN_EPOCH_MS <= millis <= MAX_EPOCH_MS:
         raise bad_row(path, line, "event_time", f"{text!r} is outside 2000..2100")
@@ -52,8 +62,17 @@ def read_rees46(path: Path) -> Iterator[Event]:
     """
     with path.open(newline="", encoding="utf-8") as handle:
         for line, values in read_rows(handle, path, COLUMNS, delimiter=",", required=REQUIRED):
-            (time_text, kind, product_id, category_id, category_code, brand, price_text,
-             user_id, session) = values
+            (
+                time_text,
+                kind,
+                product_id,
+                category_id,
+                category_code,
+                brand,
+                price_text,
+                user_id,
+                session,
+            ) = values
             event_time = _event_time(time_text, path, line)
             price = _price(price_text, path, line)
             category = category_code or f"cat-{category_id}"
@@ -61,24 +80,47 @@ def read_rees46(path: Path) -> Iterator[Event]:
             session_id = session or None
             if kind == "view":
                 yield ProductView(
-                    event_id=event_id, event_time=event_time, channel="web",
-                    customer_id=customer_id, session_id=session_id, product_id=product_id,
-                    price=price, currency=CURRENCY, category=category, brand=brand or None,
+                    event_id=event_id,
+                    event_time=event_time,
+                    channel="web",
+                    customer_id=customer_id,
+                    session_id=session_id,
+                    product_id=product_id,
+                    price=price,
+                    currency=CURRENCY,
+                    category=category,
+                    brand=brand or None,
                 )
             elif kind == "cart":
                 yield CartAdd(
-                    event_id=event_id, event_time=event_time, channel="web",
-                    customer_id=customer_id, session_id=session_id, product_id=product_id,
-                    quantity=1, unit_price=price, currency=CURRENCY, category=category,
+                    event_id=event_id,
+                    event_time=event_time,
+                    channel="web",
+                    customer_id=customer_id,
+                    session_id=session_id,
+                    product_id=product_id,
+                    quantity=1,
+                    unit_price=price,
+                    currency=CURRENCY,
+                    category=category,
                 )
             elif kind == "purchase":
                 yield Purchase(
-                    event_id=event_id, event_time=event_time, channel="web",
-                    customer_id=customer_id, session_id=session_id,
-                    order_id=f"{PREFIX}{session or user_id}-{line}", total=price,
-                    currency=CURRENCY, lines=(OrderLine(product_id=product_id, quantity=1,
-                                                        unit_price=price, category=category),),
+                    event_id=event_id,
+                    event_time=event_time,
+                    channel="web",
+                    customer_id=customer_id,
+                    session_id=session_id,
+                    order_id=f"{PREFIX}{session or user_id}-{line}",
+                    total=price,
+                    currency=CURRENCY,
+                    lines=(
+                        OrderLine(
+                            product_id=product_id, quantity=1, unit_price=price, category=category
+                        ),
+                    ),
                 )
             else:
-                raise bad_row(path, line, "event_type",
-                              f"{kind[:40]!r} is not one of view, cart, purchase")
+                raise bad_row(
+                    path, line, "event_type", f"{kind[:40]!r} is not one of view, cart, purchase"
+                )

@@ -54,6 +54,10 @@ def read_yoochoose(folder: Path, parts: Sequence[str] = PARTS) -> Iterator[Event
         path = folder / f"{part}.tsv.gz"
         for event_time, line, session, item in _clicks(path):
             yield ProductView(
-                event_id=f"yc-{part}-{line}", event_time=event_time, channel="web",
-                anonymous_id=f"yc-s{session}", session_id=f"yc-{session}", product_id=item,
+                event_id=f"yc-{part}-{line}",
+                event_time=event_time,
+                channel="web",
+                anonymous_id=f"yc-s{session}",
+                session_id=f"yc-{session}",
+                product_id=item,
             )

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from insession.datasets import CONVERTERS, default_source
-from insession.pipeline import replay_flow
+from insession.pipeline import replay_cluster, replay_flow
 from insession.recording import read_lines, write_recording
 from insession.settings import Settings
 from schemas.codec import decode
@@ -79,3 +79,15 @@ def test_identity_consent_erasure_and_dead_letters_in_one_replay(tmp_path: Path)
     assert result.dead_letters == 3
     assert result.stats.erasures == 1 and result.stats.devices_stitched == 1
     assert result.stats.decisions["replayed"] == 1
+
+
+@pytest.mark.data
+def test_two_processes_make_the_same_offers_as_one(
+    real_recordings: list[Path], tmp_path: Path
+) -> None:
+    one = replay_flow(real_recordings, tmp_path / "p1", Settings(), workers=1)
+    two = replay_cluster(real_recordings, tmp_path / "p2", processes=2)
+    assert one is not None and one.offers > 100
+    assert one.offers_path.read_bytes() == two.offers_path.read_bytes()
+    assert one.stats.events == two.stats.events
+    assert one.stats.offers_by_action == two.stats.offers_by_action
