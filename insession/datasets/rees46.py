@@ -76,49 +76,30 @@ def read_rees46(path: Path) -> Iterator[Event]:
             event_time = _event_time(time_text, path, line)
             price = _price(price_text, path, line)
             category = category_code or f"cat-{category_id}"
-            event_id, customer_id = f"{PREFIX}{line}", PREFIX + user_id
-            session_id = session or None
+            who = {
+                "event_id": f"{PREFIX}{line}",
+                "event_time": event_time,
+                "channel": "web",
+                "customer_id": PREFIX + user_id,
+                "session_id": session or None,
+            }
             if kind == "view":
                 yield ProductView(
-                    event_id=event_id,
-                    event_time=event_time,
-                    channel="web",
-                    customer_id=customer_id,
-                    session_id=session_id,
-                    product_id=product_id,
-                    price=price,
-                    currency=CURRENCY,
-                    category=category,
-                    brand=brand or None,
+                    **who, product_id=product_id, price=price, currency=CURRENCY,
+                    category=category, brand=brand or None,
                 )
             elif kind == "cart":
                 yield CartAdd(
-                    event_id=event_id,
-                    event_time=event_time,
-                    channel="web",
-                    customer_id=customer_id,
-                    session_id=session_id,
-                    product_id=product_id,
-                    quantity=1,
-                    unit_price=price,
-                    currency=CURRENCY,
-                    category=category,
+                    **who, product_id=product_id, quantity=1, unit_price=price,
+                    currency=CURRENCY, category=category,
                 )
             elif kind == "purchase":
+                line_bought = OrderLine(
+                    product_id=product_id, quantity=1, unit_price=price, category=category
+                )
                 yield Purchase(
-                    event_id=event_id,
-                    event_time=event_time,
-                    channel="web",
-                    customer_id=customer_id,
-                    session_id=session_id,
-                    order_id=f"{PREFIX}{session or user_id}-{line}",
-                    total=price,
-                    currency=CURRENCY,
-                    lines=(
-                        OrderLine(
-                            product_id=product_id, quantity=1, unit_price=price, category=category
-                        ),
-                    ),
+                    **who, order_id=f"{PREFIX}{session or user_id}-{line}", total=price,
+                    currency=CURRENCY, lines=(line_bought,),
                 )
             else:
                 raise bad_row(
