@@ -17,6 +17,7 @@ from confluent_kafka import Consumer, Producer
 
 from insession.redis_mirror import MirrorLayout
 from insession.settings import Settings
+from insession.simulator import SimulationConfig, produce, simulate
 from schemas.codec import decode, encode
 from schemas.events import (
     STREAMS,
@@ -142,3 +143,41 @@ def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
     assert redis_client.exists(layout.summary_key("c-2"), layout.offers_key("c-2")) == 0, (
         "erasure honoured in Redis"
     )
+
+
+def test_simulated_traffic_through_kafka(
+    kafka_settings: Settings, redis_client: redis.Redis, redis_prefix: str, run_id: str,
+    running_flow: None,
+) -> None:
+    config = SimulationConfig(seed=3, customers=60, malformed_rate=0.02, erasure_rate=0.05)
+    items = list(simulate(config))
+    events = [item for item in items if not isinstance(item, bytes)]
+    malformed = len(items) - len(events)
+    consented = {e.customer_id for e in events if isinstance(e, Consent) and e.granted
+                 and e.purpose == "personalisation"}
+    erased = {e.customer_id for e in events if isinstance(e, ErasureRequest)}
+    assert malformed > 0 and consented and erased
+
+    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    _produce(producer, kafka_settings, _warm_up(), 0)
+    assert _consume_all(kafka_settings, "offers", f"warm-{run_id}", 1), "the flow is not live"
+    sent = produce(items, kafka_settings, rate=3000)
+    assert sent.failed == 0
+
+    offers = [decode(m.value()) for m in
+              _consume_all(kafka_settings, "offers", f"sim-{run_id}", 10)]
+    offers = [o for o in offers if o.customer_id != "warm"]
+    assert len(offers) > 20
+    assert len({o.offer_id for o in offers}) == len(offers), "no duplicate offer ids"
+    personal = [o for o in offers if "consent:granted" in o.reason_codes]
+    assert personal and all(o.customer_id in consented for o in personal)
+
+    letters = _consume_all(kafka_settings, "dead_letter", f"simdlq-{run_id}", malformed)
+    assert len(letters) == malformed
+    assert all(decode(m.value()).reason for m in letters)
+
+    layout = MirrorLayout(prefix=redis_prefix)
+    for customer in erased:
+        assert redis_client.exists(layout.summary_key(customer)) == 0, customer
+    served = {o.customer_id for o in offers if o.customer_id} - erased
+    assert any(redis_client.exists(layout.summary_key(c)) for c in served)

@@ -1,0 +1,102 @@
+"""A seeded generator of realistic multi-channel storefront traffic, for demos and load tests."""
+
+from insession.simulator.catalogue import (
+    BRANDS,
+    CATEGORIES,
+    COLOURS,
+    PRODUCTS_PER_CATEGORY,
+    Product,
+    Shop,
+    build_catalogue,
+)
+from insession.simulator.cli import (
+    add_simulate_command,
+    config_from_args,
+    parse_start,
+    run_simulate,
+)
+from insession.simulator.config import (
+    DAY_MS,
+    DEFAULT_CHANNEL_MIX,
+    DEFAULT_START_MS,
+    HOUR_MS,
+    MINUTE_MS,
+    SimulationConfig,
+)
+from insession.simulator.kafka import ProduceStats, produce
+from insession.simulator.malformed import MALFORMATIONS, malform
+from insession.simulator.messages import (
+    MALFORMED_STREAM,
+    STREAM_OF,
+    encode_item,
+    key_of,
+    stream_of,
+    write_lines,
+)
+from insession.simulator.sessions import (
+    CURRENCY,
+    FAILED_QUERIES,
+    HELP_PAGES,
+    LOGIN_METHOD,
+    LOYAL_PURCHASE_FACTOR,
+    MAX_PAUSE_MS,
+)
+from insession.simulator.shoppers import HANDLE_SUFFIXES, HANDLE_WORDS, HOUR_WEIGHTS, Customer
+from insession.simulator.social import (
+    HASHTAGS,
+    NEGATIVE_POSTS,
+    PLATFORM_CHANNEL,
+    POSITIVE_POSTS,
+    SOCIAL_PLATFORM_WEIGHTS,
+    SOCIAL_PLATFORMS,
+)
+from insession.simulator.timeline import SESSION_GAP_MS
+from insession.simulator.traffic import simulate
+
+__all__ = [
+    "BRANDS",
+    "CATEGORIES",
+    "COLOURS",
+    "CURRENCY",
+    "DAY_MS",
+    "DEFAULT_CHANNEL_MIX",
+    "DEFAULT_START_MS",
+    "FAILED_QUERIES",
+    "HANDLE_SUFFIXES",
+    "HANDLE_WORDS",
+    "HASHTAGS",
+    "HELP_PAGES",
+    "HOUR_MS",
+    "HOUR_WEIGHTS",
+    "LOGIN_METHOD",
+    "LOYAL_PURCHASE_FACTOR",
+    "MALFORMATIONS",
+    "MALFORMED_STREAM",
+    "MAX_PAUSE_MS",
+    "MINUTE_MS",
+    "NEGATIVE_POSTS",
+    "PLATFORM_CHANNEL",
+    "POSITIVE_POSTS",
+    "PRODUCTS_PER_CATEGORY",
+    "SESSION_GAP_MS",
+    "SOCIAL_PLATFORMS",
+    "SOCIAL_PLATFORM_WEIGHTS",
+    "STREAM_OF",
+    "Customer",
+    "ProduceStats",
+    "Product",
+    "Shop",
+    "SimulationConfig",
+    "add_simulate_command",
+    "build_catalogue",
+    "config_from_args",
+    "encode_item",
+    "key_of",
+    "malform",
+    "parse_start",
+    "produce",
+    "run_simulate",
+    "simulate",
+    "stream_of",
+    "write_lines",
+]
