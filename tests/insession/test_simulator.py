@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import gzip
 import itertools
-import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer
 
 from insession.recording import read_lines
 from insession.settings import Settings
@@ -38,6 +36,7 @@ from schemas.events import (
     Search,
     SocialPost,
 )
+from tests.kafka_io import consume
 
 GAP_MS = 30 * 60 * 1000
 ACCESSORISED = {"apparel.jacket", "apparel.coat", "apparel.trousers", "apparel.jeans"}
@@ -259,26 +258,11 @@ def test_produces_to_each_streams_topic_at_the_rate(kafka_settings: Settings, ru
     assert stats.seconds >= (len(items) - 1) / rate - 0.01  # paced, not flat out
     assert stats.per_stream == dict(Counter(stream_of(item) for item in items))
 
-    # Other tests share this run's topics: count only what this test sent.
     expected = Counter(encode_item(item) for item in items)
     stream_of_value = {encode_item(item): stream_of(item) for item in items}
     missing = sum(expected.values())
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka_settings.bootstrap_servers,
-            "group.id": f"simulate-{run_id}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([kafka_settings.topic(stream) for stream in STREAMS])
-    deadline = time.monotonic() + 30
-    while missing and time.monotonic() < deadline:
-        message = consumer.poll(0.5)
-        if message is None or message.error() or expected[message.value()] == 0:
-            continue
+    for message in consume(kafka_settings, STREAMS, f"simulate-{run_id}", at_least=missing):
         assert message.topic() == kafka_settings.topic(stream_of_value[message.value()])
         expected[message.value()] -= 1
         missing -= 1
-    consumer.close()
     assert missing == 0

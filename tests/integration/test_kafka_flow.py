@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import orjson
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from insession.redis_mirror import MirrorLayout
 from insession.settings import Settings
@@ -29,6 +29,7 @@ from schemas.events import (
     ProductView,
     Search,
 )
+from tests.kafka_io import consume
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -57,18 +58,7 @@ def _traffic() -> list:
 
 
 def _consume_all(settings: Settings, stream: str, group: str, expected_at_least: int) -> list:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap_servers, "group.id": group,
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([settings.topic(stream)])
-    found, deadline = [], time.monotonic() + 30
-    while time.monotonic() < deadline:
-        message = consumer.poll(0.5)
-        if message is not None and not message.error():
-            found.append(message)
-        elif message is None and len(found) >= expected_at_least:
-            break
-    consumer.close()
-    return found
+    return consume(settings, [stream], group, at_least=expected_at_least)
 
 
 def _produce(producer: Producer, settings: Settings, events: list, pause_s: float) -> None:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import redis
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 from insession.settings import Settings
 from schemas.codec import decode, encode
 from schemas.events import CONTRACTS, STREAMS, Contract, Event
+from tests.kafka_io import consume
 from tests.samples import sample_contracts
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -39,27 +38,13 @@ def test_every_contract_round_trips_through_kafka(kafka_settings: Settings, run_
         )
     assert producer.flush(30) == 0
 
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka_settings.bootstrap_servers,
-            "group.id": f"roundtrip-{run_id}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([kafka_settings.topic(s) for s in STREAMS])
     received: list[Contract] = []
-    deadline = time.monotonic() + 60
-    while len(received) < len(sent) and time.monotonic() < deadline:
-        message = consumer.poll(0.5)
-        if message is None or message.error():
-            continue
+    for message in consume(kafka_settings, STREAMS, f"roundtrip-{run_id}", at_least=len(sent)):
         decoded = decode(message.value())
         assert isinstance(decoded, Contract), decoded
         assert message.topic() == kafka_settings.topic(STREAM_OF[decoded.type])
         assert message.key() == _key(decoded)
         received.append(decoded)
-    consumer.close()
 
     assert sorted(received, key=repr) == sorted(sent, key=repr)
 
