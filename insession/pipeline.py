@@ -6,11 +6,9 @@ import gc
 import socket
 import subprocess
 import sys
-import threading
 import time
-from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from importlib import resources
@@ -30,6 +28,7 @@ from insession.connectors import (
     RecordingSource,
     RedisMirrorSink,
 )
+from insession.flow_stats import FlowStats
 from insession.kafka_source import LiveKafkaSource
 from insession.redis_mirror import MirrorLayout
 from insession.settings import Settings
@@ -98,85 +97,6 @@ def mirror_sink(settings: Settings, engine: Personaliser) -> RedisMirrorSink:
         offers_ttl_s=engine.catalogue.policy.offer_ttl_s,
     )
     return RedisMirrorSink(settings.redis_url, layout, partial(_summarise, engine.config.session))
-
-
-@dataclass
-class FlowStats:
-    """Counts gathered from the flow's outcomes, safe to feed from several worker threads."""
-
-    journey_length: int = 12
-    events: Counter[str] = field(default_factory=Counter)
-    decisions: Counter[str] = field(default_factory=Counter)
-    offers_by_kind: Counter[str] = field(default_factory=Counter)
-    offers_by_action: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-    offers_per_person: Counter[str] = field(default_factory=Counter)
-    journeys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-    erasures: int = 0
-    devices_stitched: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    _COUNTERS = (
-        "events",
-        "decisions",
-        "offers_by_kind",
-        "offers_by_action",
-        "reasons",
-        "offers_per_person",
-    )
-
-    def save(self, path: Path) -> None:
-        """Write the counts as JSON, for the process that joins a cluster's results."""
-        document = {name: dict(getattr(self, name)) for name in self._COUNTERS}
-        document.update(
-            journeys=dict(self.journeys),
-            erasures=self.erasures,
-            devices_stitched=self.devices_stitched,
-        )
-        path.write_bytes(orjson.dumps(document))
-
-    @classmethod
-    def load(cls, path: Path) -> FlowStats:
-        document = orjson.loads(path.read_bytes())
-        stats = cls()
-        for name in cls._COUNTERS:
-            getattr(stats, name).update(document[name])
-        stats.journeys.update(document["journeys"])
-        stats.erasures = document["erasures"]
-        stats.devices_stitched = document["devices_stitched"]
-        return stats
-
-    def absorb(self, other: FlowStats) -> None:
-        """Add another process's counts (its shoppers are not ours: keys are partitioned)."""
-        for name in self._COUNTERS:
-            getattr(self, name).update(getattr(other, name))
-        self.journeys.update(other.journeys)
-        self.erasures += other.erasures
-        self.devices_stitched += other.devices_stitched
-
-    def add(self, outcomes: list[Outcome]) -> None:
-        with self._lock:
-            for outcome in outcomes:
-                if outcome.erased and outcome.event_type != "erasure_request":
-                    self.devices_stitched += 1  # a device's state handed to its customer
-                    continue
-                if outcome.decision_reason != "replayed":
-                    self.events[outcome.event_type] += 1  # input events, counted once
-                if outcome.erased:
-                    self.erasures += 1
-                    continue
-                self.decisions[outcome.decision_reason or "none"] += 1
-                journey = self.journeys[outcome.person]
-                step = outcome.event_type
-                if outcome.offer is not None:
-                    offer = outcome.offer
-                    self.offers_by_kind[offer.kind] += 1
-                    self.offers_by_action[offer.action_id] += 1
-                    self.reasons.update(offer.reason_codes)
-                    self.offers_per_person[outcome.person] += 1
-                    step += f" => OFFER {offer.action_id} ({offer.reason_codes[0]})"
-                if len(journey) < self.journey_length:
-                    journey.append(step)
 
 
 @dataclass(frozen=True)
