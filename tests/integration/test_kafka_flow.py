@@ -69,9 +69,19 @@ def _produce(producer: Producer, settings: Settings, events: list, pause_s: floa
         time.sleep(pause_s)
 
 
-def _warm_up() -> list:
-    return [Search(event_id=f"w{n}", event_time=T0 + n, channel="web", customer_id="warm",
-                   query="x", result_count=0) for n in range(2)]
+def _warm_up(customer: str = "warm") -> list:
+    """Two failed searches: a help offer for `customer` once the flow has read them."""
+    return [Search(event_id=f"{customer}{n}", event_time=T0 + n, channel="web",
+                   customer_id=customer, query="x", result_count=0) for n in range(2)]
+
+
+def _await_offer_for(settings: Settings, customer: str, group: str) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = consume(settings, ["offers"], group, at_least=1, timeout=5)
+        if any(decode(m.value()).customer_id == customer for m in found):
+            return
+    raise AssertionError(f"no offer for {customer}: the flow did not get this far")
 
 
 @pytest.fixture
@@ -153,10 +163,13 @@ def test_simulated_traffic_through_kafka(
     assert _consume_all(kafka_settings, "offers", f"warm-{run_id}", 1), "the flow is not live"
     sent = produce(items, kafka_settings, rate=3000)
     assert sent.failed == 0
+    # Produced last: once its offer is out, the flow has read (nearly) all that came before.
+    _produce(producer, kafka_settings, _warm_up("sentinel"), 0)
+    _await_offer_for(kafka_settings, "sentinel", f"sentinel-{run_id}")
 
     offers = [decode(m.value()) for m in
               _consume_all(kafka_settings, "offers", f"sim-{run_id}", 10)]
-    offers = [o for o in offers if o.customer_id != "warm"]
+    offers = [o for o in offers if o.customer_id not in ("warm", "sentinel")]
     assert len(offers) > 20
     assert len({o.offer_id for o in offers}) == len(offers), "no duplicate offer ids"
     personal = [o for o in offers if "consent:granted" in o.reason_codes]
