@@ -87,7 +87,7 @@ def default_catalogue(settings: Settings) -> Catalogue:
 
 def _summarise(config: SessionConfig, outcome: Outcome) -> dict[str, object]:
     assert outcome.state is not None
-    return customer_summary(outcome.state, outcome.received_order[0], config)
+    return customer_summary(outcome.state, outcome.event_time, config)
 
 
 def mirror_sink(settings: Settings, engine: Personaliser) -> RedisMirrorSink:

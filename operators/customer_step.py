@@ -17,7 +17,7 @@ class Outcome:
 
     person: str
     event_type: str
-    received_order: tuple
+    event_time: int
     offer: Offer | None = None
     decision_reason: str | None = None
     state: CustomerState | None = None
@@ -34,7 +34,7 @@ def apply_routed(
     """
     event = item.event
     if item.forget or isinstance(event, ErasureRequest):
-        return None, [Outcome(item.person, event.type, item.order, erased=True)]
+        return None, [Outcome(item.person, event.type, event.event_time, erased=True)]
     if state is None:
         state = CustomerState(person=item.person)
     if item.replayed:
@@ -43,5 +43,5 @@ def apply_routed(
     else:
         decision = engine.on_event(state, event)
     return state, [
-        Outcome(item.person, event.type, item.order, decision.offer, decision.reason, state)
+        Outcome(item.person, event.type, event.event_time, decision.offer, decision.reason, state)
     ]
