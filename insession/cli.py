@@ -270,9 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--source", help="input file or folder (default: in the data dir)")
     convert.set_defaults(run=_convert)
 
+    from insession.obd import add_evaluate_command
     from insession.simulator import add_simulate_command
 
     add_simulate_command(commands)
+    add_evaluate_command(commands)
 
     schemas = commands.add_parser("schemas", help="write the JSON Schema documents")
     schemas.add_argument("-o", "--output", default="schemas/json")
