@@ -34,6 +34,7 @@ from insession.redis_mirror import MirrorLayout
 from insession.settings import Settings
 from models.scorer import BaselineScorer
 from operators.catalogue import Catalogue, load_catalogue
+from operators.control_group import ControlGroup
 from operators.customer_step import Outcome
 from operators.personalise import EngineConfig, Personaliser
 from operators.routing import Inbound
@@ -73,7 +74,10 @@ def load_engine(settings: Settings) -> Personaliser:
     return Personaliser(
         catalogue=default_catalogue(settings),
         scorer=BaselineScorer(),
-        config=EngineConfig(session=SessionConfig(gap_ms=settings.session_gap_s * 1000)),
+        config=EngineConfig(
+            session=SessionConfig(gap_ms=settings.session_gap_s * 1000),
+            control=ControlGroup(share=settings.control_share, mode=settings.control_mode),
+        ),
     )
 
 

@@ -47,6 +47,8 @@ class Settings:
     input_batch: int = 1000
     workers: int = 1
     epoch_ms: int = 200
+    control_share: float = 0.02
+    control_mode: str = "random"
 
     def topic(self, stream: str) -> str:
         """The Kafka topic that carries `stream` (a key of `schemas.events.STREAMS`)."""
@@ -85,8 +87,12 @@ class Settings:
             default = getattr(cls(), name)
             if isinstance(default, Path):
                 kwargs[name] = Path(value).expanduser()
+            elif isinstance(default, bool):
+                raise ValueError(f"setting {name}: boolean settings are not supported")
             elif isinstance(default, int):
                 kwargs[name] = _to_int(name, value)
+            elif isinstance(default, float):
+                kwargs[name] = _to_float(name, value)
             elif name == "topics":
                 unknown_streams = sorted(set(value) - set(STREAMS))
                 if unknown_streams:
@@ -107,6 +113,13 @@ def _to_int(name: str, value: Any) -> int:
     if number <= 0:
         raise ValueError(f"setting {name}: must be positive, got {number}")
     return number
+
+
+def _to_float(name: str, value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"setting {name}: {value!r} is not a number") from None
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from models.scorer import Scorer
 from operators.catalogue import Catalogue, CatalogueOffer
+from operators.control_group import ControlGroup
 from operators.features import Features
 from operators.session import CustomerState, ShownOffer
 from schemas.events import Event, Offer
@@ -113,8 +114,13 @@ def choose_offer(
     scorer: Scorer,
     *,
     time_budget_us: float | None = None,
+    control: ControlGroup | None = None,
 ) -> Decision:
-    """Pick the best eligible offer for this moment, or say why there is none."""
+    """Pick the best eligible offer for this moment, or say why there is none.
+
+    Customers in the control group get a uniformly random eligible offer (logged with its
+    probability) or none, whatever the scorer says: the baseline the policy is measured by.
+    """
     now = event.event_time
     session = state.session
     if not signals or session is None:
@@ -132,6 +138,8 @@ def choose_offer(
             rejected[offer.action_id] = why
     if not eligible:
         return Decision(None, policy_block or "nothing_eligible", rejected)
+    if control is not None and control.contains(state.customer_id or state.person):
+        return _control(state, event, catalogue, control, eligible, rejected)
 
     started = time.perf_counter()
     offers = [offer for offer, _ in eligible]
@@ -169,6 +177,27 @@ def choose_offer(
     )
 
 
+def _control(
+    state: CustomerState,
+    event: Event,
+    catalogue: Catalogue,
+    control: ControlGroup,
+    eligible: list[tuple[CatalogueOffer, str]],
+    rejected: dict[str, str],
+) -> Decision:
+    if control.mode == "none":
+        return Decision(None, "control_holdout", rejected)
+    offer, scenario = eligible[control.pick(len(eligible), state.person, event.event_id)]
+    reasons = (
+        f"scenario:{scenario}",
+        f"kind:{offer.kind}",
+        "consent:granted" if offer.requires_consent else "consent:not_needed",
+        "control:random",
+    )
+    return _emit(state, event, catalogue, offer, 0.0, reasons, "control-random", rejected,
+                 probability=1.0 / len(eligible))
+
+
 def _fallback(
     state: CustomerState,
     event: Event,
@@ -198,6 +227,8 @@ def _emit(
     reasons: tuple[str, ...],
     model_version: str,
     rejected: dict[str, str],
+    *,
+    probability: float = 1.0,
 ) -> Decision:
     session = state.session
     assert session is not None
@@ -215,7 +246,7 @@ def _emit(
         kind=offer.kind,
         items=offer.items,
         score=round(score, 6),
-        probability=1.0,
+        probability=probability,
         reason_codes=reasons,
         model_version=model_version,
         decided_at=now,

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from models.scorer import Scorer
 from operators.catalogue import Catalogue
+from operators.control_group import ControlGroup
 from operators.decide import Decision, choose_offer
 from operators.features import session_features
 from operators.session import CustomerState, SessionConfig, apply_event
@@ -20,6 +21,7 @@ class EngineConfig:
     session: SessionConfig = field(default_factory=SessionConfig)
     signals: SignalConfig = field(default_factory=SignalConfig)
     time_budget_us: float | None = None
+    control: ControlGroup | None = field(default_factory=ControlGroup)
 
 
 @dataclass(slots=True)
@@ -49,4 +51,5 @@ class Personaliser:
             self.catalogue,
             self.scorer,
             time_budget_us=self.config.time_budget_us,
+            control=self.config.control,
         )

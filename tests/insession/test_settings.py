@@ -38,11 +38,17 @@ def test_environment_overrides_file(tmp_path: Path) -> None:
     assert settings.topic("social") == "insession.social"
 
 
+def test_numbers_with_fractions_are_read_as_floats() -> None:
+    settings = Settings.load(env={"INSESSION_CONTROL_SHARE": "0.05"}, config_file=Path("/x.toml"))
+    assert settings.control_share == 0.05
+
+
 @pytest.mark.parametrize(
     ("env", "message"),
     [
         ({"INSESSION_PARTITIONS": "many"}, "partitions: 'many' is not a whole number"),
         ({"INSESSION_PARTITIONS": "0"}, "partitions: must be positive"),
+        ({"INSESSION_CONTROL_SHARE": "two percent"}, "control_share: 'two percent' is not a num"),
         ({"INSESSION_KAFKA_SERVERS": "x"}, "unknown setting(s): kafka_servers"),
         ({"INSESSION_TOPIC_CLIKSTREAM": "x"}, "unknown stream(s) clikstream"),
     ],
