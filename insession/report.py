@@ -42,6 +42,12 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
         f"customers, {stats.erasures:,} erasures",
         file=out,
     )
+    control = stats.reasons["control:random"]
+    print(
+        f"offers by the policy {result.offers - control:,}, to the control group (random "
+        f"eligible offer) {control:,}",
+        file=out,
+    )
     _table("events by type", stats.events, out)
     _table("decision points by outcome", stats.decisions, out)
     _table("offers by kind", stats.offers_by_kind, out)
