@@ -11,6 +11,7 @@ each input partition is epoch k + 1, so the outputs are the same with any worker
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -25,21 +26,23 @@ W = TypeVar("W")
 
 Step = Callable[[S | None, X], tuple[S | None, list[W]]]
 
-# Highest epoch an ordered step has seen on each worker thread.
+# Highest epoch each ordered step of each built flow has seen on each worker thread. Keyed by
+# a per-build token, not the step id: a later flow in the same process (tests, benchmarks)
+# starts again at epoch 1 and must not inherit an earlier run's epochs.
 _HIGHEST_EPOCH: dict[tuple[str, int], int] = {}
 
 
 class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
     def __init__(
         self,
-        step_id: str,
+        epoch_key: str,
         step: Step,
         sort_key: Callable[[X], Any],
         resume: tuple[S | None, dict[int, list[X]]] | None,
         flush_after: timedelta | None,
         strict: bool,
     ) -> None:
-        self.step_id = step_id
+        self.epoch_key = epoch_key
         self.strict = strict
         self.step = step
         self.sort_key = sort_key
@@ -47,7 +50,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         self.state, self.buffer = resume if resume is not None else (None, {})
 
     def _highest(self) -> int:
-        return _HIGHEST_EPOCH.get((self.step_id, threading.get_ident()), 0)
+        return _HIGHEST_EPOCH.get((self.epoch_key, threading.get_ident()), 0)
 
     def _release(self, below: int | None) -> tuple[list[W], bool]:
         out: list[W] = []
@@ -64,7 +67,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
             epoch = value.epoch  # type: ignore[attr-defined]
             self.buffer.setdefault(epoch, []).append(value)
             top = max(top, epoch)
-        where = (self.step_id, threading.get_ident())
+        where = (self.epoch_key, threading.get_ident())
         if top > _HIGHEST_EPOCH.get(where, 0):
             _HIGHEST_EPOCH[where] = top
         return self._release(below=self._highest() if self.strict else None)
@@ -82,6 +85,11 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
 
     def snapshot(self) -> tuple[S | None, dict[int, list[X]]]:
         return (self.state, {epoch: list(items) for epoch, items in self.buffer.items()})
+
+
+def epoch_key_for(step_id: str) -> str:
+    """A key of its own for each build of an ordered step (see `_HIGHEST_EPOCH`)."""
+    return f"{step_id}:{uuid.uuid4().hex}"
 
 
 def _stamp_epoch(_step: str, item: tuple[str, Any], epoch: int, _worker: int) -> None:
@@ -105,8 +113,9 @@ def ordered_stateful(
     must not depend on timing.
     """
     stamped: Stream[tuple[str, X]] = op.inspect_debug(f"{step_id}_epoch", up, _stamp_epoch)
+    epoch_key = epoch_key_for(step_id)
     return op.stateful_batch(
         step_id,
         stamped,
-        lambda resume: _EpochSorted(step_id, step, sort_key, resume, flush_after, strict),
+        lambda resume: _EpochSorted(epoch_key, step, sort_key, resume, flush_after, strict),
     )
