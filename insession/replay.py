@@ -104,10 +104,12 @@ def replay(
     return summary
 
 
-def _table(title: str, counts: Counter[str], out: TextIO) -> None:
+def print_counts(title: str, counts: Counter[str], out: TextIO, limit: int | None = None) -> None:
+    """A titled two-column table of counts, largest first (the `limit` largest, if given)."""
+    rows = counts.most_common(limit)
     print(f"\n{title}", file=out)
-    width = max((len(k) for k in counts), default=0)
-    for key, value in counts.most_common():
+    width = max((len(key) for key, _ in rows), default=0)
+    for key, value in rows:
         print(f"  {key:<{width}}  {value:>10,}", file=out)
 
 
@@ -124,10 +126,10 @@ def print_summary(summary: ReplaySummary, dead_letter_path: Path, out: TextIO) -
         f"sessions {len(summary.sessions):,}",
         file=out,
     )
-    _table("events by type", summary.by_type, out)
-    _table("events by channel", summary.by_channel, out)
+    print_counts("events by type", summary.by_type, out)
+    print_counts("events by channel", summary.by_channel, out)
     if summary.bad:
-        _table("bad events by reason", summary.bad_by_reason, out)
+        print_counts("bad events by reason", summary.bad_by_reason, out)
         print("\nfirst example of each reason", file=out)
         for reason, example in summary.bad_examples.items():
             print(f"  {reason}: {example}", file=out)

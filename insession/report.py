@@ -7,17 +7,9 @@ from typing import TextIO
 
 from insession.pipeline import ReplayResult
 from insession.recording import read_lines
+from insession.replay import print_counts
 from schemas.codec import decode
 from schemas.events import DeadLetter
-
-
-def _table(title: str, counts: Counter[str], out: TextIO, limit: int = 12) -> None:
-    if not counts:
-        return
-    print(f"\n{title}", file=out)
-    width = max(len(k) for k, _ in counts.most_common(limit))
-    for key, value in counts.most_common(limit):
-        print(f"  {key:<{width}}  {value:>10,}", file=out)
 
 
 def _dead_letter_reasons(result: ReplayResult) -> Counter[str]:
@@ -48,12 +40,17 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
         f"eligible offer) {control:,}",
         file=out,
     )
-    _table("events by type", stats.events, out)
-    _table("decision points by outcome", stats.decisions, out)
-    _table("offers by kind", stats.offers_by_kind, out)
-    _table("offers by action", stats.offers_by_action, out)
-    _table("reason codes", stats.reasons, out)
-    _table("dead letters by reason", _dead_letter_reasons(result), out)
+    tables = (
+        ("events by type", stats.events),
+        ("decision points by outcome", stats.decisions),
+        ("offers by kind", stats.offers_by_kind),
+        ("offers by action", stats.offers_by_action),
+        ("reason codes", stats.reasons),
+        ("dead letters by reason", _dead_letter_reasons(result)),
+    )
+    for title, counts in tables:
+        if counts:
+            print_counts(title, counts, out, limit=12)
     top = [person for person, _ in stats.offers_per_person.most_common(journeys)]
     for person in top:
         print(f"\njourney of {person} ({stats.offers_per_person[person]} offers)", file=out)

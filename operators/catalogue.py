@@ -51,9 +51,12 @@ class CatalogueOffer:
     fallback: bool = False
 
     def fits_price(self, price: float | None) -> bool:
-        """Whether a shopper browsing around `price` is in this offer's price band."""
+        """Whether a shopper browsing around `price` is in this offer's price band.
+
+        No price seen yet (`None`) excludes no one: the band only narrows known shoppers.
+        """
         if price is None:
-            return self.min_price is None and self.max_price is None
+            return True
         low = self.min_price if self.min_price is not None else 0.0
         high = self.max_price if self.max_price is not None else float("inf")
         return low <= price <= high

@@ -79,7 +79,7 @@ def ineligibility(
         }
         if not any(c in held for c in offer.complements):
             return "nothing_to_complement"
-    if not offer.fits_price(session.mean_price) and session.mean_price is not None:
+    if not offer.fits_price(session.mean_price):
         return "outside_price_band"
     previous = [s for s in session.offers if s.action_id == offer.action_id]
     if len(previous) >= offer.max_per_session:
