@@ -94,7 +94,7 @@ def _produce(settings: Settings, events: list[Event]) -> None:
         producer.produce(
             settings.topic(STREAM_OF[event.type]),
             encode(event),
-            key=(event.customer_id or event.anonymous_id or "").encode(),
+            key=(event.partition_key() or "").encode(),
         )
         producer.poll(0)
     producer.flush(60)

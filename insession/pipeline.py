@@ -271,7 +271,7 @@ def replay_cluster(
 
 def _customer_key(contract: Contract) -> str | None:
     if isinstance(contract, Event):
-        return contract.customer_id or contract.anonymous_id
+        return contract.partition_key()
     return None
 
 

@@ -167,7 +167,7 @@ class FeedbackJoin:
             oldest = min(self.pending.values(), key=_order)
             self.counters.evicted += 1
             examples.extend(self._close_unanswered(oldest, offer.decided_at))
-        who = person or offer.customer_id or offer.anonymous_id or ""
+        who = person or offer.partition_key() or ""
         self.pending[offer.offer_id] = PendingDecision(
             offer_id=offer.offer_id,
             person=who,

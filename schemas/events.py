@@ -79,6 +79,11 @@ class Event(Contract):
 
     RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("customer_id", "anonymous_id"),)
 
+    def partition_key(self) -> str | None:
+        """The Kafka message key: the customer, else the device, so that one person's events
+        share a partition and stay in order."""
+        return self.customer_id or self.anonymous_id
+
     def violation(self) -> ContractViolation | None:
         """The first rule of `RULES` that this event breaks, if any."""
         for group in type(self).RULES:

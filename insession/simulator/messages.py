@@ -29,7 +29,7 @@ def key_of(item: Event | bytes) -> bytes | None:
     """Kafka key: the customer, else the device, so a person's events stay in order."""
     if isinstance(item, bytes):
         return None
-    who = item.customer_id or item.anonymous_id
+    who = item.partition_key()
     return who.encode() if who else None
 
 

@@ -64,7 +64,7 @@ def _consume_all(settings: Settings, stream: str, group: str, expected_at_least:
 def _produce(producer: Producer, settings: Settings, events: list, pause_s: float) -> None:
     for event in events:
         producer.produce(settings.topic(STREAM_OF[event.type]), encode(event),
-                         key=(event.customer_id or event.anonymous_id or "").encode())
+                         key=(event.partition_key() or "").encode())
         producer.flush(10)
         time.sleep(pause_s)
 
@@ -120,7 +120,7 @@ def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
     offers = [decode(m.value()) for m in offers_msgs]
     assert all(isinstance(o, Offer) for o in offers)
     assert len({o.offer_id for o in offers}) == len(offers), "no duplicate offer ids"
-    assert all(m.key().decode() == (o.customer_id or o.anonymous_id)
+    assert all(m.key().decode() == o.partition_key()
                for m, o in zip(offers_msgs, offers, strict=True))
     personal = {(o.customer_id, o.action_id) for o in offers}
     assert ("c-1", "variant-cheaper") in personal, "consented, stitched hesitation"

@@ -19,7 +19,7 @@ STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds
 
 def _key(contract: Contract) -> bytes | None:
     if isinstance(contract, Event):
-        return (contract.customer_id or contract.anonymous_id or "").encode()
+        return (contract.partition_key() or "").encode()
     return None
 
 
