@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +26,19 @@ X = TypeVar("X")
 W = TypeVar("W")
 
 Step = Callable[[S | None, X], tuple[S | None, list[W]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Timer(Generic[S, W]):
+    """A per-key timer: `due(state)` says when (epoch ms) `fire(state, now_ms)` has work.
+
+    Live flows fire it on the wall clock; strict (replay) flows only at the end of input, with
+    `now_ms=None`, so that their outputs never depend on how fast the replay ran.
+    """
+
+    due: Callable[[S], int | None]
+    fire: Callable[[S, int | None], tuple[S, list[W]]]
+
 
 # Highest epoch each ordered step of each built flow has seen on each worker thread. Keyed by
 # a per-build token, not the step id: a later flow in the same process (tests, benchmarks)
@@ -41,9 +55,11 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         resume: tuple[S | None, dict[int, list[X]]] | None,
         flush_after: timedelta | None,
         strict: bool,
+        timer: Timer[S, W] | None = None,
     ) -> None:
         self.epoch_key = epoch_key
         self.strict = strict
+        self.timer = timer
         self.step = step
         self.sort_key = sort_key
         self.flush_after = flush_after
@@ -73,15 +89,32 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         return self._release(below=self._highest() if self.strict else None)
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
-        return self._release(below=self._highest())
+        out, keep = self._release(below=self._highest())
+        if self.timer is not None and not self.strict and self.state is not None:
+            now_ms = int(datetime.now(UTC).timestamp() * 1000)
+            due = self.timer.due(self.state)
+            if due is not None and due <= now_ms:
+                self.state, fired = self.timer.fire(self.state, now_ms)
+                out.extend(fired)
+        return out, keep
 
     def on_eof(self) -> tuple[Iterable[W], bool]:
-        return self._release(below=None)
+        out, keep = self._release(below=None)
+        if self.timer is not None and self.state is not None:
+            self.state, fired = self.timer.fire(self.state, None)
+            out.extend(fired)
+        return out, keep
 
     def notify_at(self) -> datetime | None:
+        at = None
         if self.buffer and self.flush_after is not None:
-            return datetime.now(UTC) + self.flush_after
-        return None
+            at = datetime.now(UTC) + self.flush_after
+        if self.timer is not None and not self.strict and self.state is not None:
+            due = self.timer.due(self.state)
+            if due is not None:
+                when = datetime.fromtimestamp(due / 1000, UTC)
+                at = when if at is None else min(at, when)
+        return at
 
     def snapshot(self) -> tuple[S | None, dict[int, list[X]]]:
         return (self.state, {epoch: list(items) for epoch, items in self.buffer.items()})
@@ -103,6 +136,7 @@ def ordered_stateful(
     sort_key: Callable[[X], Any],
     flush_after: timedelta | None = None,
     strict: bool = True,
+    timer: Timer[Any, W] | None = None,
 ) -> KeyedStream[W]:
     """Like `op.stateful_flat_map`, but each key sees its items sorted by `sort_key` per epoch.
 
@@ -110,12 +144,12 @@ def ordered_stateful(
     latency: each batch is released at once, sorted within itself (live traffic, where
     arrival order is the truth anyway). `flush_after` releases a closed epoch after that much
     wall-clock time even if no later item arrives for the key; leave it None where outputs
-    must not depend on timing.
+    must not depend on timing. `timer` gives each key's state a clock (see `Timer`).
     """
     stamped: Stream[tuple[str, X]] = op.inspect_debug(f"{step_id}_epoch", up, _stamp_epoch)
     epoch_key = epoch_key_for(step_id)
     return op.stateful_batch(
         step_id,
         stamped,
-        lambda resume: _EpochSorted(epoch_key, step, sort_key, resume, flush_after, strict),
+        lambda resume: _EpochSorted(epoch_key, step, sort_key, resume, flush_after, strict, timer),
     )

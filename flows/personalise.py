@@ -5,6 +5,7 @@
                     +-> (customer-only events) ----------------------------+-> customer step,
                                                                               ordered per person
                          -> offers, Redis mirror, outcomes
+                         -> closed decisions, keyed by offer -> learn -> model store
 
 Only wiring lives here; every step is a plain function from `operators/`.
 """
@@ -19,9 +20,11 @@ import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import Sink
 
-from flows.ordering import ordered_stateful
-from operators.customer_step import Outcome, apply_routed
+from flows.learning import learn
+from flows.ordering import Timer, ordered_stateful
+from operators.customer_step import Outcome, apply_routed, close_windows, next_window_end
 from operators.identity import stitch_identity
+from operators.learning import ArmUpdate
 from operators.personalise import Personaliser
 from operators.routing import Inbound, Routed, decode_inbound, sort_key
 from schemas.events import DeadLetter, Offer
@@ -29,12 +32,13 @@ from schemas.events import DeadLetter, Offer
 
 @dataclass(frozen=True, slots=True)
 class FlowOutputs:
-    """Where the flow writes; the mirror and outcomes sinks are optional."""
+    """Where the flow writes; the mirror, outcomes and model sinks are optional."""
 
     offers: Sink[Offer]
     dead_letters: Sink[DeadLetter]
     mirror: Sink[Outcome] | None = None
     outcomes: Sink[Outcome] | None = None
+    model: Sink[ArmUpdate] | None = None
 
 
 def _is_routed(item: Routed | DeadLetter) -> bool:
@@ -93,8 +97,14 @@ def build_flow(
     people = op.merge("people", op.map("stitched", stitched, _value), customer_only)
 
     by_person = op.key_on("by_person", people, _person_key)
+    windows = Timer(next_window_end, partial(close_windows, engine))
     decided = ordered_stateful(
-        "customer", by_person, partial(apply_routed, engine), sort_key, strict=strict_order
+        "customer",
+        by_person,
+        partial(apply_routed, engine),
+        sort_key,
+        strict=strict_order,
+        timer=windows if engine.model.learns else None,
     )
     outcomes: Stream[Outcome] = op.map("outcomes", decided, _value)
     op.output("offers", op.filter_map("chosen", outcomes, _offer_of), outputs.offers)
@@ -102,4 +112,8 @@ def build_flow(
         op.output("mirror", outcomes, outputs.mirror)
     if outputs.outcomes is not None:
         op.output("outcomes_out", outcomes, outputs.outcomes)
+    if engine.model.learns:
+        updates = learn(outcomes, engine.model)
+        if outputs.model is not None:
+            op.output("model_out", updates, outputs.model)
     return flow

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import bytewax.operators as op
 import orjson
+import redis
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.run import cli_main
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
@@ -30,12 +31,19 @@ from insession.connectors import (
 )
 from insession.flow_stats import FlowStats
 from insession.kafka_source import LiveKafkaSource
+from insession.model_store import (
+    ModelPublishSink,
+    RedisModelStore,
+    load_snapshot,
+    save_snapshot,
+)
 from insession.redis_mirror import MirrorLayout
 from insession.settings import Settings
-from models.scorer import BaselineScorer
+from models.policy import build_policy
 from operators.catalogue import Catalogue, load_catalogue
 from operators.control_group import ControlGroup
 from operators.customer_step import Outcome
+from operators.learning import ModelHub
 from operators.personalise import EngineConfig, Personaliser
 from operators.routing import Inbound
 from operators.session import SessionConfig
@@ -69,16 +77,46 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 50, 1000)
 
 
-def load_engine(settings: Settings) -> Personaliser:
-    """The decision engine the settings describe: catalogue, scorer, session gap."""
+def load_engine(settings: Settings, *, redis_model: bool = False) -> Personaliser:
+    """The decision engine the settings describe: catalogue, policy, session gap.
+
+    The model is restored from `settings.model_snapshot` when that file exists, and with
+    `redis_model` it is shared with other processes through Redis (newer arms found there
+    are loaded at once).
+    """
+    catalogue = default_catalogue(settings)
+    policy = build_policy(
+        settings.policy,
+        catalogue.offers,
+        exploration=settings.exploration,
+        epsilon=settings.epsilon,
+    )
+    store = None
+    if redis_model and policy.learner is not None:
+        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        store = RedisModelStore(client, settings.redis_prefix, policy.name)
+    hub = ModelHub(policy, store, sync_every_s=settings.model_sync_s)
+    if settings.model_snapshot:
+        load_snapshot(hub, Path(settings.model_snapshot))
+    hub.sync()
     return Personaliser(
-        catalogue=default_catalogue(settings),
-        scorer=BaselineScorer(),
+        catalogue=catalogue,
+        policy=policy,
         config=EngineConfig(
             session=SessionConfig(gap_ms=settings.session_gap_s * 1000),
             control=ControlGroup(share=settings.control_share, mode=settings.control_mode),
         ),
+        hub=hub,
     )
+
+
+def save_model(settings: Settings, engine: Personaliser) -> Path | None:
+    """Write the model snapshot the settings name (replays call this at the end)."""
+    if not settings.model_snapshot or not engine.model.learns:
+        return None
+    path = Path(settings.model_snapshot)
+    save_snapshot(engine.model, [o.action_id for o in engine.catalogue.offers], path)
+    return path
 
 
 def default_catalogue(settings: Settings) -> Catalogue:
@@ -147,7 +185,7 @@ def replay_flow(
     As one process of a cluster, it leaves its part files and statistics in `out_dir` for
     `replay_cluster` to join, and returns None.
     """
-    engine = load_engine(settings)
+    engine = load_engine(settings, redis_model=mirror)
     offers = JsonLinesSink(out_dir / "offers.jsonl")
     dead_letters = JsonLinesSink(out_dir / "dead-letters.jsonl")
     stats = FlowStats()
@@ -156,6 +194,7 @@ def replay_flow(
         dead_letters=dead_letters,
         mirror=mirror_sink(settings, engine) if mirror else None,
         outcomes=CallbackSink(stats.add),
+        model=ModelPublishSink(engine.model) if mirror else None,
     )
     source = RecordingSource(paths, settings.input_batch)
 
@@ -174,6 +213,7 @@ def replay_flow(
         epoch_interval=timedelta(0),
     )
     seconds = time.perf_counter() - started
+    save_model(settings, engine)
     if cluster is not None:
         stats.save(out_dir / f"stats.part{cluster.process_id}.json")
         return None
@@ -284,7 +324,7 @@ def kafka_flow(
     consumer_config: dict[str, str] | None = None,
 ) -> Dataflow:
     """The flow on the configured Kafka topics, writing offers and dead letters to Kafka."""
-    engine = load_engine(settings)
+    engine = load_engine(settings, redis_model=mirror)
     source = LiveKafkaSource(
         settings.bootstrap_servers,
         [settings.topic(s) for s in INPUT_STREAMS],
@@ -305,5 +345,6 @@ def kafka_flow(
             settings.bootstrap_servers, settings.topic("dead_letter"), lambda _: None
         ),
         mirror=mirror_sink(settings, engine) if mirror else None,
+        model=ModelPublishSink(engine.model) if mirror else None,
     )
     return build_flow(read, outputs, engine, settings.max_message_bytes, strict_order=False)

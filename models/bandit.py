@@ -15,6 +15,7 @@ from operators.features import Features
 
 _MAX_CACHED_SLOTS = 100_000
 _QUANTILE_BITS = 16
+_KEYED_BINS = 1 << 20
 
 
 @functools.cache
@@ -28,6 +29,25 @@ def _normal_quantiles() -> np.ndarray:
     levels = 1 << _QUANTILE_BITS
     normal = NormalDist()
     return np.array([normal.inv_cdf((i + 0.5) / levels) for i in range(levels)])
+
+
+@functools.cache
+def _keyed_bins() -> np.ndarray:
+    """A fixed table of uniform 16-bit draws that keyed pulls read from (2 MiB, built once).
+
+    A decision key picks where to start reading, so the same decision draws the same numbers
+    in every process and after every restart (a replayed decision chooses again what it chose),
+    at the cost of a slice instead of a seeded generator per decision (~10 µs).
+    """
+    return np.random.default_rng(20_260_101).integers(
+        1 << _QUANTILE_BITS, size=_KEYED_BINS, dtype=np.uint16
+    )
+
+
+def _keyed_uniforms(key: int, count: int) -> np.ndarray:
+    """`count` uniform draws in [0, 1) fixed by `key`."""
+    start = key % (_KEYED_BINS - count)
+    return (_keyed_bins()[start : start + count] + 0.5) / (1 << _QUANTILE_BITS)
 
 
 class Choice(NamedTuple):
@@ -106,6 +126,7 @@ class _LinearArms:
         self.seed = seed
         self.arms: list[str] = []
         self.updates = 0
+        self._arm_updates: dict[str, int] = {}
         self._index: dict[str, int] = {}
         self._mean = np.zeros((8, dim + 1))
         self._var = np.zeros((8, dim + 1))
@@ -132,6 +153,49 @@ class _LinearArms:
         self._mean[row] = mean + gain * ((reward - mean @ x) / predictive_var)
         self._var[row] = var - gain * gain / predictive_var
         self.updates += 1
+        self._arm_updates[arm] = self._arm_updates.get(arm, 0) + 1
+
+    def learn(self, arm: str, features: Features, reward: float) -> None:
+        """The learner's verb, shared with `models.propensity.RiverPropensity`."""
+        self.update(arm, features, reward)
+
+    def arm_updates(self, arm: str) -> int:
+        """How many rewards this arm has learned from (0 for an arm never seen)."""
+        return self._arm_updates.get(arm, 0)
+
+    def export_arm(self, arm: str) -> dict[str, Any]:
+        """One arm's posterior (JSON-ready), for the learner that owns it to publish."""
+        if arm not in self._index:
+            raise KeyError(f"unknown arm {arm!r}")
+        row = self._index[arm]
+        return {
+            "name": self.name,
+            "dim": self.hasher.dim,
+            "updates": self._arm_updates.get(arm, 0),
+            "mean": self._mean[row].tolist(),
+            "variance": self._var[row].tolist(),
+        }
+
+    def import_arm(self, arm: str, state: Mapping[str, Any]) -> None:
+        """Replace one arm's posterior with a published one (from `export_arm`)."""
+        width = self.hasher.dim + 1
+        try:
+            mean = np.asarray(state["mean"], dtype=float)
+            variance = np.asarray(state["variance"], dtype=float)
+            updates = int(state["updates"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"arm {arm!r}: malformed state ({error})") from error
+        if state.get("name", self.name) != self.name:
+            raise ValueError(f"arm {arm!r}: state is for {state['name']!r}, not {self.name!r}")
+        if mean.shape != (width,) or variance.shape != (width,):
+            raise ValueError(f"arm {arm!r}: state has {mean.size} weights, policy uses {width}")
+        if arm not in self._index:
+            self._add(arm)
+        row = self._index[arm]
+        self.updates += updates - self._arm_updates.get(arm, 0)
+        self._arm_updates[arm] = updates
+        self._mean[row] = mean
+        self._var[row] = variance
 
     def snapshot(self) -> dict[str, Any]:
         """Plain lists and ints (JSON-ready), including the random state for exact replays."""
@@ -143,6 +207,7 @@ class _LinearArms:
             "mean": self._mean[:n].tolist(),
             "variance": self._var[:n].tolist(),
             "updates": self.updates,
+            "arm_updates": dict(self._arm_updates),
             "rng": self._rng.bit_generator.state,
         }
 
@@ -158,6 +223,7 @@ class _LinearArms:
         self._mean[:n] = np.asarray(state["mean"], dtype=float).reshape(n, width)
         self._var[:n] = np.asarray(state["variance"], dtype=float).reshape(n, width)
         self.updates = int(state["updates"])
+        self._arm_updates = {arm: int(n) for arm, n in state.get("arm_updates", {}).items()}
         self._rng.bit_generator.state = state["rng"]
 
     def _means(self, arms: Sequence[str], features: Features) -> np.ndarray:
@@ -251,8 +317,13 @@ class LinearThompson(_LinearArms):
         self.draws = draws
         self._quantiles = _normal_quantiles()
 
-    def pull(self, arms: Sequence[str], features: Features) -> Choice:
-        winners = self._winners(arms, features, self.draws + 1)
+    def pull(self, arms: Sequence[str], features: Features, key: int | None = None) -> Choice:
+        """One Thompson choice and its estimated probability.
+
+        With a `key` (e.g. a hash of the decision) the draws are fixed by it instead of taken
+        from the policy's generator, so the same decision on the same model is the same choice.
+        """
+        winners = self._winners(arms, features, self.draws + 1, key)
         chosen = winners[0]
         hits = np.count_nonzero(winners[1:] == chosen)
         return Choice(arms[chosen], max(float(hits) / self.draws, 0.5 / self.draws))
@@ -263,13 +334,20 @@ class LinearThompson(_LinearArms):
         counts = np.bincount(winners, minlength=len(arms)) / self.draws
         return dict(zip(arms, counts.tolist(), strict=True))
 
-    def _winners(self, arms: Sequence[str], features: Features, draws: int) -> np.ndarray:
+    def _winners(
+        self, arms: Sequence[str], features: Features, draws: int, key: int | None = None
+    ) -> np.ndarray:
         """Index of the best arm in each of `draws` joint samples of the scalar scores."""
         x = self.hasher.transform_one(features)
         rows = self._rows(arms)
         mu = self._mean[rows] @ x
         sd = np.sqrt(self._var[rows] @ (x * x)) * self.exploration
-        bins = self._rng.integers(1 << _QUANTILE_BITS, size=(draws, len(rows)), dtype=np.uint16)
+        shape = (draws, len(rows))
+        if key is None:
+            bins = self._rng.integers(1 << _QUANTILE_BITS, size=shape, dtype=np.uint16)
+        else:
+            start = key % (_KEYED_BINS - draws * len(rows))
+            bins = _keyed_bins()[start : start + draws * len(rows)].reshape(shape)
         scores = self._quantiles.take(bins)
         scores *= sd
         scores += mu
@@ -312,14 +390,19 @@ class EpsilonGreedy(_LinearArms):
             raise ValueError(f"epsilon must be in [0, 1], got {epsilon}")
         self.epsilon = epsilon
 
-    def pull(self, arms: Sequence[str], features: Features) -> Choice:
+    def pull(self, arms: Sequence[str], features: Features, key: int | None = None) -> Choice:
+        """The greedy arm or, with probability ε, a random one; a `key` fixes the coin flips."""
         mu = self._means(arms, features)
         best = np.flatnonzero(mu == mu.max())
         n = len(mu)
-        if self._rng.random() < self.epsilon:
-            chosen = int(self._rng.integers(n))
+        if key is None:
+            explore, pick = self._rng.random(), self._rng.random()
         else:
-            chosen = int(best[self._rng.integers(len(best))]) if len(best) > 1 else int(best[0])
+            explore, pick = _keyed_uniforms(key, 2).tolist()
+        if explore < self.epsilon:
+            chosen = int(pick * n)
+        else:
+            chosen = int(best[int(pick * len(best))]) if len(best) > 1 else int(best[0])
         return Choice(arms[chosen], self._probability(mu[chosen] == mu[best[0]], n, len(best)))
 
     def probabilities(self, arms: Sequence[str], features: Features) -> dict[str, float]:

@@ -7,7 +7,7 @@ reported with the offer's index and id, the field and why, before the flow start
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,8 @@ class Catalogue:
     offers: tuple[CatalogueOffer, ...]
     policy: ContactPolicy
     fallback: CatalogueOffer
+    reward: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    """The `[reward]` table, checked by `operators.feedback_join.RewardPolicy`."""
 
     def by_id(self, action_id: str) -> CatalogueOffer:
         return next(o for o in self.offers if o.action_id == action_id)
@@ -168,7 +170,10 @@ def parse_catalogue(document: dict[str, Any]) -> Catalogue:
             for name, value in policy_table.items()
         }
     )
-    return Catalogue(offers=offers, policy=policy, fallback=fallbacks[0])
+    reward = document.get("reward", {})
+    if not isinstance(reward, dict):
+        raise CatalogueError("[reward] must be a table")
+    return Catalogue(offers=offers, policy=policy, fallback=fallbacks[0], reward=reward)
 
 
 def load_catalogue(path: Path) -> Catalogue:

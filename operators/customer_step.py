@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from operators.decide import Decision
+from operators.feedback_join import LearningExample
 from operators.personalise import Personaliser
 from operators.routing import Routed
 from operators.session import CustomerState
 from schemas.events import ErasureRequest, Offer
 
+REWARD_WINDOW = "reward_window"
+"""`event_type` of an outcome made by a reward window ending, not by an event."""
+
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What one event produced for one person: an offer, a state to mirror, or an erasure."""
+    """What one event produced for one person: an offer, a state to mirror, an erasure, and
+    the decisions it closed (learning examples)."""
 
     person: str
     event_type: str
@@ -22,6 +27,9 @@ class Outcome:
     decision_reason: str | None = None
     state: CustomerState | None = None
     erased: bool = False
+    examples: tuple[LearningExample, ...] = ()
+    candidates: tuple[str, ...] = ()
+    """The action ids the offer was chosen among."""
 
 
 def apply_routed(
@@ -30,7 +38,9 @@ def apply_routed(
     """Update the person's state with the event; decide unless it is a replayed past event.
 
     Returns None as the state when the person must be forgotten (erasure, or an anonymous
-    device that turned out to be a known customer).
+    device that turned out to be a known customer). Decisions still pending then are
+    dropped: an erased customer's context must not be learned from, and a device's pending
+    decisions were remembered under the device, whose feedback now reaches the customer.
     """
     event = item.event
     if item.forget or isinstance(event, ErasureRequest):
@@ -40,8 +50,36 @@ def apply_routed(
     if item.replayed:
         engine.apply_only(state, event)
         decision = Decision(None, "replayed")
+        examples: list[LearningExample] = []
     else:
         decision = engine.on_event(state, event)
+        examples = engine.close_decisions(state, event, decision)
     return state, [
-        Outcome(item.person, event.type, event.event_time, decision.offer, decision.reason, state)
+        Outcome(
+            item.person,
+            event.type,
+            event.event_time,
+            decision.offer,
+            decision.reason,
+            state,
+            examples=tuple(examples),
+            candidates=decision.candidates,
+        )
     ]
+
+
+def close_windows(
+    engine: Personaliser, state: CustomerState, now_ms: int | None
+) -> tuple[CustomerState, list[Outcome]]:
+    """The step's timer: decisions whose reward window ended without an answer get the
+    default outcome (`now_ms` None: the input ended, so every pending decision closes)."""
+    examples = engine.close_expired(state, now_ms)
+    if not examples:
+        return state, []
+    when = now_ms if now_ms is not None else max(e.closed_at for e in examples)
+    return state, [Outcome(state.person, REWARD_WINDOW, when, examples=tuple(examples))]
+
+
+def next_window_end(state: CustomerState) -> int | None:
+    """When `close_windows` next has work for this person (epoch ms), if ever."""
+    return state.pending.next_expiry() if state.pending is not None else None

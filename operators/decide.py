@@ -1,7 +1,7 @@
 """Choosing the next-best-offer: candidates, eligibility, contact policy, arbitration.
 
-`choose_offer` is pure: the same state, event, catalogue and scorer give the same offer with
-the same stable id, so a replayed or retried decision is recognised by the storefront.
+`choose_offer` is pure: the same state, event, catalogue and policy (model) give the same offer
+with the same stable id, so a replayed or retried decision is recognised by the storefront.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from models.scorer import Scorer
+from models.policy import Policy
 from operators.catalogue import Catalogue, CatalogueOffer
 from operators.control_group import ControlGroup
 from operators.features import Features
@@ -28,12 +28,22 @@ class Decision:
     offer: Offer | None
     reason: str
     rejected: dict[str, str] = field(default_factory=dict)
+    features: Features | None = None
+    """The context the offer was chosen in, remembered until its outcome is known."""
+    candidates: tuple[str, ...] = ()
+    """The action ids the policy chose among (for regret against an oracle in simulations)."""
 
 
 def stable_offer_id(person: str, session_number: int, action_id: str, trigger_id: str) -> str:
     """The same decision always gets the same id: storefronts drop repeats by it."""
     key = f"{person}\x1f{session_number}\x1f{action_id}\x1f{trigger_id}".encode()
     return "of-" + hashlib.blake2b(key, digest_size=10).hexdigest()
+
+
+def decision_key(person: str, trigger_id: str) -> int:
+    """A 64-bit number fixed by the decision, that seeds the policy's exploration."""
+    digest = hashlib.blake2b(f"{person}\x1f{trigger_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
 
 
 def contact_block(state: CustomerState, catalogue: Catalogue, now: int) -> str | None:
@@ -111,15 +121,18 @@ def choose_offer(
     signals: tuple[str, ...],
     features: Features,
     catalogue: Catalogue,
-    scorer: Scorer,
+    policy: Policy,
     *,
     time_budget_us: float | None = None,
     control: ControlGroup | None = None,
 ) -> Decision:
-    """Pick the best eligible offer for this moment, or say why there is none.
+    """Pick the offer for this moment, or say why there is none.
 
-    Customers in the control group get a uniformly random eligible offer (logged with its
-    probability) or none, whatever the scorer says: the baseline the policy is measured by.
+    The policy chooses among the eligible offers, each ranked by the priority of the signal
+    it answers (the baseline answers the most important situation first; a learning policy
+    learns what shoppers take up). Customers in the control group get a uniformly random
+    eligible offer (logged with its probability) or none, whatever the policy says: the
+    baseline the policy is measured by.
     """
     now = event.event_time
     session = state.session
@@ -139,41 +152,42 @@ def choose_offer(
     if not eligible:
         return Decision(None, policy_block or "nothing_eligible", rejected)
     if control is not None and control.contains(state.customer_id or state.person):
-        return _control(state, event, catalogue, control, eligible, rejected)
+        return _control(state, event, catalogue, control, eligible, rejected, features)
 
+    # An upset customer gets service recovery first, whatever the model has learned.
+    pool = [(o, s) for o, s in eligible if o.kind in POLICY_EXEMPT_KINDS] or eligible
+    offers = [offer for offer, _ in pool]
+    ranks = [signals.index(scenario) for _, scenario in pool]
     started = time.perf_counter()
-    offers = [offer for offer, _ in eligible]
-    propensities = scorer.predict(features, offers)
+    picked = policy.pick(offers, features, decision_key(state.person, event.event_id), ranks)
     late = time_budget_us is not None and (time.perf_counter() - started) * 1e6 > time_budget_us
     if late:
-        return _fallback(state, event, catalogue, scorer, rejected)
-
-    # The most important situation is answered first; within it, expected value decides.
-    priority = {signal: rank for rank, signal in enumerate(signals)}
-    ranked = sorted(
-        zip(eligible, propensities, strict=True),
-        key=lambda item: (
-            priority[item[0][1]],
-            -item[1] * item[0][0].value * item[0][0].lever,
-            item[0][0].action_id,
-        ),
-    )
-    (offer, scenario), propensity = ranked[0]
+        return _fallback(state, event, catalogue, policy, rejected, features)
+    offer, scenario = pool[picked.index]
     reasons = (
         f"scenario:{scenario}",
         f"kind:{offer.kind}",
         "consent:granted" if offer.requires_consent else "consent:not_needed",
-        f"arbitration:rank1_of_{len(ranked)}",
+        f"policy:{policy.name}",
+        f"candidates:{len(offers)}",
     )
-    return _emit(
+    decision = _emit(
         state,
         event,
         catalogue,
         offer,
-        propensity * offer.value * offer.lever,
+        picked.score,
         reasons,
-        scorer.version,
+        policy.version,
         rejected,
+        probability=picked.probability,
+    )
+    return Decision(
+        decision.offer,
+        decision.reason,
+        rejected,
+        features,
+        tuple(o.action_id for o in offers),
     )
 
 
@@ -184,7 +198,10 @@ def _control(
     control: ControlGroup,
     eligible: list[tuple[CatalogueOffer, str]],
     rejected: dict[str, str],
+    features: Features,
 ) -> Decision:
+    """A uniformly random eligible offer; its outcome still teaches the model (and is the
+    cleanest data there is for off-policy evaluation)."""
     if control.mode == "none":
         return Decision(None, "control_holdout", rejected)
     offer, scenario = eligible[control.pick(len(eligible), state.person, event.event_id)]
@@ -194,28 +211,45 @@ def _control(
         "consent:granted" if offer.requires_consent else "consent:not_needed",
         "control:random",
     )
-    return _emit(state, event, catalogue, offer, 0.0, reasons, "control-random", rejected,
-                 probability=1.0 / len(eligible))
+    made = _emit(
+        state,
+        event,
+        catalogue,
+        offer,
+        0.0,
+        reasons,
+        "control-random",
+        rejected,
+        probability=1.0 / len(eligible),
+    )
+    candidates = tuple(o.action_id for o, _ in eligible)
+    return Decision(made.offer, made.reason, rejected, features, candidates)
 
 
 def _fallback(
     state: CustomerState,
     event: Event,
     catalogue: Catalogue,
-    scorer: Scorer,
+    policy: Policy,
     rejected: dict[str, str],
+    features: Features,
 ) -> Decision:
+    """The catalogue's fallback offer when the policy took longer than its time budget.
+
+    The features are kept so the fallback's outcome can still be learned from.
+    """
     offer = catalogue.fallback
-    return _emit(
+    made = _emit(
         state,
         event,
         catalogue,
         offer,
         0.0,
         ("fallback:time_budget", f"kind:{offer.kind}", "consent:not_needed"),
-        f"fallback/{scorer.version}",
+        f"fallback/{policy.version}",
         rejected,
     )
+    return Decision(made.offer, made.reason, rejected, features, (offer.action_id,))
 
 
 def _emit(

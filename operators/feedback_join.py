@@ -81,6 +81,33 @@ class RewardPolicy:
         if self.max_pending < 1:
             raise ValueError("max_pending must be >= 1")
 
+    @classmethod
+    def from_table(cls, table: dict[str, object], windows_s: dict[str, int]) -> RewardPolicy:
+        """From the catalogue's `[reward]` table; windows per kind default to the offers'.
+
+        >>> RewardPolicy.from_table({"default_outcome": "neutral"}, {"help": 600}).window_ms("help")
+        600000
+        """
+        known = {
+            "weights",
+            "value_weight",
+            "windows_s",
+            "default_window_s",
+            "default_outcome",
+            "require_shown",
+            "max_pending",
+        }
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ValueError(f"[reward]: unknown field(s) {', '.join(unknown)}")
+        values: dict[str, object] = dict(table)
+        values["weights"] = {**_default_weights(), **dict(table.get("weights", {}))}  # type: ignore[call-overload]
+        values["windows_s"] = {**windows_s, **dict(table.get("windows_s", {}))}  # type: ignore[call-overload]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"[reward]: {error}") from None
+
     def window_ms(self, kind: str) -> int:
         return self.windows_s.get(kind, self.default_window_s) * 1000
 

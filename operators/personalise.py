@@ -1,36 +1,64 @@
-"""One customer's event in, zero or one offer out: state, signals, features, decision."""
+"""One customer's event in, zero or one offer out: state, signals, features, decision.
+
+With a learning policy the same step also closes decisions: each offer is remembered with
+its context until the shopper's feedback (or the end of its reward window) turns it into a
+learning example for the model.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.scorer import Scorer
+from models.policy import Policy
 from operators.catalogue import Catalogue
 from operators.control_group import ControlGroup
 from operators.decide import Decision, choose_offer
 from operators.features import session_features
+from operators.feedback_join import FeedbackJoin, LearningExample, RewardPolicy, kind_windows
+from operators.learning import ModelHub
 from operators.session import CustomerState, SessionConfig, apply_event
 from operators.signals import SignalConfig, detect_signals
-from schemas.events import Event
+from schemas.events import Event, OfferFeedback
+
+END_OF_INPUT = 2**62
+"""A time after every reward window: when the input has ended, every decision closes (at its
+own deadline, with the default outcome)."""
 
 
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
-    """Everything that tunes decisions, apart from the catalogue and the scorer."""
+    """Everything that tunes decisions, apart from the catalogue and the policy."""
 
     session: SessionConfig = field(default_factory=SessionConfig)
     signals: SignalConfig = field(default_factory=SignalConfig)
     time_budget_us: float | None = None
     control: ControlGroup | None = field(default_factory=ControlGroup)
+    reward: RewardPolicy | None = None
+    """How feedback becomes rewards; None takes the defaults with the catalogue's windows."""
 
 
 @dataclass(slots=True)
 class Personaliser:
-    """Applies each event to the customer's state and decides at decision points."""
+    """Applies each event to the customer's state, decides at decision points, and closes
+    decisions into learning examples when the policy learns."""
 
     catalogue: Catalogue
-    scorer: Scorer
+    policy: Policy
     config: EngineConfig = field(default_factory=EngineConfig)
+    hub: ModelHub | None = None
+    reward: RewardPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.hub is None:
+            self.hub = ModelHub(self.policy)
+        self.reward = self.config.reward or RewardPolicy.from_table(
+            self.catalogue.reward, kind_windows(self.catalogue.offers)
+        )
+
+    @property
+    def model(self) -> ModelHub:
+        assert self.hub is not None
+        return self.hub
 
     def apply_only(self, state: CustomerState, event: Event) -> None:
         """Fold a past event into `state` without deciding (stitched anonymous history)."""
@@ -49,7 +77,35 @@ class Personaliser:
             signals,
             features,
             self.catalogue,
-            self.scorer,
+            self.model,
             time_budget_us=self.config.time_budget_us,
             control=self.config.control,
         )
+
+    def close_decisions(
+        self, state: CustomerState, event: Event, decision: Decision
+    ) -> list[LearningExample]:
+        """What this event teaches: windows it ended, the feedback it carries, and the new
+        decision to remember until its own outcome."""
+        if not self.model.learns:
+            return []
+        pending = state.pending
+        if pending is None:
+            if decision.offer is None and not isinstance(event, OfferFeedback):
+                return []
+            pending = state.pending = FeedbackJoin(self.reward)
+        examples = pending.expire(event.event_time)
+        if isinstance(event, OfferFeedback):
+            examples.extend(pending.on_feedback(event))
+        if decision.offer is not None and decision.features is not None:
+            examples.extend(
+                pending.remember(decision.offer, decision.features, person=state.person)
+            )
+        return examples
+
+    def close_expired(self, state: CustomerState, now_ms: int | None) -> list[LearningExample]:
+        """Close decisions whose window ended by `now_ms` (None: the input ended, close all)."""
+        pending = state.pending
+        if pending is None:
+            return []
+        return pending.expire(END_OF_INPUT if now_ms is None else now_ms)

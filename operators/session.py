@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from schemas.events import (
     CartAdd,
@@ -25,6 +26,9 @@ from schemas.events import (
     Search,
     SocialPost,
 )
+
+if TYPE_CHECKING:
+    from operators.feedback_join import FeedbackJoin
 
 RECENT_PRODUCTS = 20
 OWNED_PRODUCTS = 200
@@ -111,6 +115,8 @@ class CustomerState:
     last_purchase_at: int | None = None
     session: SessionState | None = None
     sessions: int = 0
+    pending: FeedbackJoin | None = None
+    """Decisions waiting for their outcome (`operators.feedback_join`), when learning is on."""
 
     def sentiment_now(self, now: int, config: SessionConfig) -> float:
         """The decayed sentiment score at `now`, in [-1, 1]."""

@@ -28,6 +28,11 @@ def real_recordings(shared_data: Path, tmp_path_factory: pytest.TempPathFactory)
     return paths
 
 
+BASELINE = Settings(policy="baseline")
+"""Worker-count independence is the deterministic policy's promise: a learning policy's
+offers depend on when, in wall-clock terms, each worker's model updates land."""
+
+
 def _offers(path: Path) -> list[Offer]:
     return [decode(line.raw) for line in read_lines(path)]  # type: ignore[misc]
 
@@ -36,8 +41,8 @@ def _offers(path: Path) -> list[Offer]:
 def test_one_and_two_workers_make_the_same_offers_on_real_data(
     real_recordings: list[Path], tmp_path: Path
 ) -> None:
-    one = replay_flow(real_recordings, tmp_path / "w1", Settings(), workers=1)
-    two = replay_flow(real_recordings, tmp_path / "w2", Settings(), workers=2)
+    one = replay_flow(real_recordings, tmp_path / "w1", BASELINE, workers=1)
+    two = replay_flow(real_recordings, tmp_path / "w2", BASELINE, workers=2)
     assert one.offers > 100
     assert one.offers_path.read_bytes() == two.offers_path.read_bytes()
     offers = _offers(one.offers_path)
@@ -83,9 +88,10 @@ def test_identity_consent_erasure_and_dead_letters_in_one_replay(tmp_path: Path)
 
 @pytest.mark.data
 def test_two_processes_make_the_same_offers_as_one(
-    real_recordings: list[Path], tmp_path: Path
+    real_recordings: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    one = replay_flow(real_recordings, tmp_path / "p1", Settings(), workers=1)
+    monkeypatch.setenv("INSESSION_POLICY", "baseline")  # the cluster's processes read it
+    one = replay_flow(real_recordings, tmp_path / "p1", BASELINE, workers=1)
     two = replay_cluster(real_recordings, tmp_path / "p2", processes=2)
     assert one is not None and one.offers > 100
     assert one.offers_path.read_bytes() == two.offers_path.read_bytes()

@@ -88,7 +88,8 @@ def _await_offer_for(settings: Settings, customer: str, group: str) -> None:
 def running_flow(kafka_settings: Settings, redis_prefix: str, tmp_path) -> Iterator[None]:
     """`insession run` in its own process, on this run's topics, until the test ends."""
     env = {**os.environ, "INSESSION_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-           "INSESSION_REDIS_PREFIX": redis_prefix, "INSESSION_EPOCH_MS": "20"}
+           "INSESSION_REDIS_PREFIX": redis_prefix, "INSESSION_EPOCH_MS": "20",
+           "INSESSION_POLICY": "baseline"}  # the journey asserts the baseline's choices
     env.update({f"INSESSION_TOPIC_{stream.upper()}": topic
                 for stream, topic in kafka_settings.topics.items()})
     log = (tmp_path / "run.log").open("wb")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from models.policy import GreedyPolicy
 from models.scorer import BaselineScorer
 from operators.catalogue import load_catalogue
 from operators.personalise import Personaliser
@@ -38,7 +39,9 @@ class Shopper:
     customer_id: str = "c-1"
     now: int = T0
     engine: Personaliser = field(
-        default_factory=lambda: Personaliser(load_catalogue(CATALOGUE), BaselineScorer())
+        default_factory=lambda: Personaliser(
+            load_catalogue(CATALOGUE), GreedyPolicy(BaselineScorer())
+        )
     )
     state: CustomerState = field(init=False)
     offers: list[Any] = field(default_factory=list)
