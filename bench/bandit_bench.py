@@ -3,7 +3,8 @@
 Run: `.venv/bin/python bench/bandit_bench.py`. Each policy decides among 10, 50 and 200
 candidate offers with 30 context features (25 numeric, 5 categorical), after a warm-up that
 updates every arm; timings are the best of 3 repeats. River's policy gets the same context
-with categoricals one-hot as "name=value" (it accepts numbers only).
+with categoricals one-hot as "name=value" (it accepts numbers only). A second table times our
+River propensity scorer (`models.propensity`): P(accept) for every candidate, and one learn.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from river import bandit
 
 from models.bandit import EpsilonGreedy, LinearThompson
+from models.propensity import RiverPropensity
 from operators.features import Features
 
 CANDIDATES = (10, 50, 200)
@@ -72,6 +74,30 @@ def bench_river(arms: list[str], ctxs: list[Features]) -> tuple[float, float]:
     return pull, update
 
 
+def bench_propensity(arms: list[str], ctxs: list[Features]) -> tuple[float, float]:
+    """Our scorer of one River logistic regression per offer: predict all arms, learn one."""
+    model = RiverPropensity(priors={arm: 0.1 for arm in arms})
+    for i, arm in enumerate(arms * 3):  # warm-up: every arm has a model with some weights
+        model.learn(arm, ctxs[i % len(ctxs)], float(i % 5 == 0))
+    cycle = iter(ctxs * 10_000)
+    number = max(100, 20_000 // len(arms))
+    predict = best_us(lambda: model.predict_arms(arms, next(cycle)), number)
+    learn = best_us(lambda: model.learn(arms[0], next(cycle), 1.0), 5_000)
+    return predict, learn
+
+
+def main_propensity(ctxs: list[Features]) -> None:
+    """A separate table: a scorer predicts P(accept) for every arm rather than pulling one."""
+    print()
+    print("River propensity scorer (models/propensity.py): one LogisticRegression per offer")
+    print(f"{'scorer':<34}{'arms':>6}{'predict µs':>12}{'learn µs':>12}{'per arm µs':>12}")
+    for n in CANDIDATES:
+        arms = [f"offer_{i}" for i in range(n)]
+        predict, learn = bench_propensity(arms, ctxs)
+        name = "RiverPropensity (AdaGrad, L2)"
+        print(f"{name:<34}{n:>6}{predict:>12.1f}{learn:>12.1f}{predict / n:>12.2f}")
+
+
 def main() -> None:
     ctxs = contexts(500)
     print(f"features per context: {len(ctxs[0])} (25 numeric, 5 categorical); best of 3")
@@ -85,6 +111,7 @@ def main() -> None:
         ]
         for name, (pull, update) in rows:
             print(f"{name:<34}{n:>6}{pull:>12.1f}{update:>12.1f}")
+    main_propensity(ctxs)
 
 
 if __name__ == "__main__":
