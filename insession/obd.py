@@ -57,6 +57,17 @@ class ObdLog:
         """The on-policy click rate: the value the logging policy actually earned."""
         return float(self.click.mean())
 
+    def take(self, rows: np.ndarray) -> ObdLog:
+        """The same log restricted to `rows` (indices), keeping the item and slot counts."""
+        return ObdLog(
+            item=self.item[rows],
+            position=self.position[rows],
+            click=self.click[rows],
+            propensity=self.propensity[rows],
+            n_items=self.n_items,
+            n_positions=self.n_positions,
+        )
+
 
 def campaign_dir(data_dir: Path, policy: str, campaign: str) -> Path:
     """Folder of one policy's log of one campaign under the shared data folder."""
@@ -141,7 +152,8 @@ class CampaignEvaluation:
     max_weight: float
 
 
-def _mean(values: np.ndarray) -> Estimate:
+def mean_estimate(values: np.ndarray) -> Estimate:
+    """A plain mean (an on-policy click rate) with the same kind of interval as the estimators."""
     return ratio_of_means(values, np.ones_like(values))
 
 
@@ -196,8 +208,8 @@ def evaluate_campaign(
         expected[scored] = (bts * model).sum(axis=0)[slots]
 
     ips_value = ips(rounds, **options)
-    random_ctr = _mean(random_log.click)
-    bts_ctr = _mean(bts_log.click)
+    random_ctr = mean_estimate(random_log.click)
+    bts_ctr = mean_estimate(bts_log.click)
     return CampaignEvaluation(
         campaign=campaign,
         ips=ips_value,
@@ -212,25 +224,27 @@ def evaluate_campaign(
     )
 
 
-def _pct(e: Estimate) -> str:
+def format_percent(e: Estimate) -> str:
+    """A rate as a table cell: percent with its interval, e.g. `0.504% [0.252, 0.755]`."""
     return f"{100 * e.value:.3f}% [{100 * e.low:.3f}, {100 * e.high:.3f}]"
 
 
-def _times(e: Estimate) -> str:
+def format_times(e: Estimate) -> str:
+    """A ratio as a table cell: `1.33 [0.81, 1.84]`."""
     return f"{e.value:.2f} [{e.low:.2f}, {e.high:.2f}]"
 
 
 def print_evaluation(results: list[CampaignEvaluation], out: TextIO) -> None:
     """A Markdown table: estimates of BTS's CTR with 95% intervals, then the on-policy truth."""
     rows = [
-        ("BTS CTR, IPS (random log)", lambda r: _pct(r.ips)),
-        ("BTS CTR, SNIPS (random log)", lambda r: _pct(r.snips)),
-        ("BTS CTR, DR cross-fitted (random log)", lambda r: _pct(r.dr)),
-        ("BTS CTR, IPS with mean-propensity π", lambda r: _pct(r.ips_mean_propensity)),
-        ("BTS CTR, on-policy (bts log)", lambda r: _pct(r.bts_on_policy)),
-        ("random CTR, on-policy (random log)", lambda r: _pct(r.random_on_policy)),
-        ("BTS/random, IPS ÷ random CTR", lambda r: _times(r.ratio_off_policy)),
-        ("BTS/random, on-policy", lambda r: _times(r.ratio_on_policy)),
+        ("BTS CTR, IPS (random log)", lambda r: format_percent(r.ips)),
+        ("BTS CTR, SNIPS (random log)", lambda r: format_percent(r.snips)),
+        ("BTS CTR, DR cross-fitted (random log)", lambda r: format_percent(r.dr)),
+        ("BTS CTR, IPS with mean-propensity π", lambda r: format_percent(r.ips_mean_propensity)),
+        ("BTS CTR, on-policy (bts log)", lambda r: format_percent(r.bts_on_policy)),
+        ("random CTR, on-policy (random log)", lambda r: format_percent(r.random_on_policy)),
+        ("BTS/random, IPS ÷ random CTR", lambda r: format_times(r.ratio_off_policy)),
+        ("BTS/random, on-policy", lambda r: format_times(r.ratio_on_policy)),
         ("largest importance weight", lambda r: f"{r.max_weight:.1f}"),
     ]
     print("| quantity | " + " | ".join(r.campaign for r in results) + " |", file=out)
@@ -266,14 +280,40 @@ def _evaluate(args: argparse.Namespace, settings: Settings) -> int:
         for c in campaigns
     ]
     print_evaluation(results, sys.stdout)
+    if not args.learned:
+        return 0
+    # Imported here: the learned-policy module builds on this one's loaders and click model.
+    from insession.obd_learned import evaluate_learned, print_learned
+
+    options = {"smoothing": args.smoothing, "seed": args.seed, "bootstrap": args.bootstrap}
+    try:
+        learned = [
+            evaluate_learned(data_dir, c, train_share=args.train_share, **options)
+            for c in campaigns
+        ]
+    except ValueError as bad:
+        print(f"insession evaluate --learned: {bad}", file=sys.stderr)
+        return 2
+    print_learned(learned, sys.stdout)
     return 0
 
 
+def _share(text: str) -> float:
+    """argparse type of `--train-share`: a fraction strictly between 0 and 1."""
+    try:
+        share = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < share < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not strictly between 0 and 1")
+    return share
+
+
 def add_evaluate_command(subparsers: argparse._SubParsersAction) -> None:
-    """Register `insession evaluate`: BTS's CTR estimated off-policy from OBD's random log."""
+    """Register `insession evaluate`: BTS's and our own policies' CTR from OBD's random log."""
     command = subparsers.add_parser(
         "evaluate",
-        help="estimate Bernoulli TS's CTR offline from the Open Bandit random log",
+        help="estimate Bernoulli TS's and our learned policies' CTR from the Open Bandit log",
     )
     command.add_argument(
         "campaigns",
@@ -291,5 +331,17 @@ def add_evaluate_command(subparsers: argparse._SubParsersAction) -> None:
         type=int,
         default=0,
         help="percentile-bootstrap resamples (default 0: normal intervals)",
+    )
+    command.add_argument(
+        "--learned",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also train our bandits on the early random rounds and score them on the rest",
+    )
+    command.add_argument(
+        "--train-share",
+        type=_share,
+        default=0.6,
+        help="share of each random log, in time order, the learned policies train on (0.6)",
     )
     command.set_defaults(run=_evaluate)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import doctest
 import gzip
 import math
 from pathlib import Path
@@ -11,14 +12,30 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from insession import obd_learned
 from insession.obd import (
     CAMPAIGNS,
     POLICIES,
+    ObdLog,
     add_evaluate_command,
     campaign_dir,
+    click_model,
     evaluate_campaign,
     load_log,
     policy_from_log,
+)
+from insession.obd_learned import (
+    LEARNER_LABELS,
+    LEARNERS,
+    ObdContext,
+    evaluate_learned,
+    load_context,
+    make_learner,
+    round_features,
+    score_policy,
+    target_matrix,
+    time_split,
+    train_policy,
 )
 from insession.settings import Settings
 
@@ -88,3 +105,101 @@ def test_cli_prints_the_table(shared_data: Path, capsys: pytest.CaptureFixture[s
     assert args.run(args, Settings()) == 0
     out = capsys.readouterr().out
     assert "BTS CTR, IPS (random log)" in out and "| all |" in out
+    assert "## Learned policies: trained on the first 60%" in out
+    assert "linear Thompson: CTR, IPS" in out and "ε-greedy 0.1: ÷ BTS" in out
+    args = parse(["all", "--data-dir", str(shared_data), "--no-learned"])
+    assert args.run(args, Settings()) == 0
+    assert "Learned policies" not in capsys.readouterr().out
+
+
+def test_cli_rejects_a_train_share_outside_zero_and_one() -> None:
+    for share in ("0", "1", "1.5", "most"):
+        with pytest.raises(SystemExit):
+            parse(["--train-share", share])
+    assert parse(["--train-share", "0.7"]).train_share == 0.7
+    assert parse([]).learned and not parse(["--no-learned"]).learned
+
+
+# A synthetic uniform-random log whose best arm depends on the user's segment.
+CTR = {"a": np.array([0.05, 0.05, 0.50, 0.05, 0.05]), "b": np.array([0.05, 0.05, 0.05, 0.05, 0.40])}
+
+
+def synthetic_log(n: int = 5_000, seed: int = 7) -> tuple[ObdLog, ObdContext, np.ndarray]:
+    """Uniform logging over 5 items in one slot; returns the log, its context and true CTRs."""
+    rng = np.random.default_rng(seed)
+    segment = rng.choice(["a", "b"], size=n)
+    item = rng.integers(0, 5, size=n)
+    truth = np.array([CTR[s] for s in segment])
+    click = (rng.random(n) < truth[np.arange(n), item]).astype(float)
+    log = ObdLog(item, np.zeros(n, dtype=np.int64), click, np.full(n, 0.2), 5, 1)
+    context = ObdContext(
+        timestamp=np.arange(n, dtype=float),
+        user=segment.astype(object).reshape(-1, 1),
+        columns=("segment",),
+        affinity=np.zeros((n, 5)),
+    )
+    return log, context, truth
+
+
+def test_time_split_keeps_time_order_and_simultaneous_rounds_together() -> None:
+    stamps = np.array([5.0, 1.0, 3.0, 3.0, 3.0, 2.0, 9.0, 7.0, 8.0, 4.0])
+    train, test = time_split(stamps, 0.3)
+    assert set(train).isdisjoint(test) and sorted([*train, *test]) == list(range(10))
+    assert stamps[train].max() < stamps[test].min()
+    assert stamps[train].tolist() == [1.0, 2.0, 3.0, 3.0, 3.0]  # the 3.0s are not split
+    assert np.all(np.diff(stamps[test]) >= 0)
+    for share in (0.0, 1.0, 0.99):
+        with pytest.raises(ValueError, match="train share"):
+            time_split(stamps, share)
+
+
+def test_docstring_examples_run() -> None:
+    assert doctest.testmod(obd_learned).failed == 0
+
+
+@pytest.mark.parametrize("learner", LEARNERS)
+def test_learned_policy_beats_uniform_and_its_value_is_recovered(learner: str) -> None:
+    log, context, truth = synthetic_log()
+    train, test = time_split(context.timestamp, 0.6)
+    features = [round_features(context, r, 0) for r in range(len(log))]
+    policy = make_learner(learner, float(log.click[train].mean()), seed=1)
+    train_policy(policy, log, features, train)
+    target = target_matrix(policy, features, test, log.n_items)
+    assert np.allclose(target.sum(axis=1), 1.0) and np.all(target >= 0)
+
+    held_out = log.take(test)
+    score = score_policy(learner, held_out, target, click_model(log, train, 20.0))
+    true_value = float((target * truth[test]).sum(axis=1).mean())
+    uniform_value = float(truth[test].mean())
+    # It learned the segment's best item: clearly better than uniform, by its own interval.
+    assert true_value > 2 * uniform_value
+    assert score.ips.low > uniform_value
+    assert score.ips.contains(true_value) and score.dr.contains(true_value)
+    assert score.vs_random.low > 1.0
+    assert score.ips.n == len(test) == 2_000
+
+
+def test_target_matrix_rejects_a_wrong_shape() -> None:
+    log, _, _ = synthetic_log(n=100)
+    with pytest.raises(ValueError, match="target has shape"):
+        score_policy("x", log, np.full((100, 4), 0.25), np.full((5, 1), 0.1))
+
+
+@pytest.mark.data
+def test_learned_policies_scored_on_the_real_held_out_rounds(shared_data: Path) -> None:
+    context = load_context(shared_data, "random", "men")
+    assert np.all(np.diff(context.timestamp) >= 0)  # the file is in time order
+    result = evaluate_learned(shared_data, "men", train_share=0.6)
+    assert result.train_rounds + result.test_rounds == 10_000
+    assert result.train_rounds == pytest.approx(6_000, abs=5)
+    assert [p.name for p in result.policies] == [*LEARNER_LABELS.values(), "BTS"]
+    for policy in result.policies:
+        estimates = [policy.ips, policy.snips, policy.dr, policy.vs_random]
+        estimates += [policy.vs_bts] if policy.vs_bts is not None else []
+        for estimate in estimates:
+            assert all(math.isfinite(v) for v in (estimate.value, estimate.low, estimate.high))
+            assert estimate.low <= estimate.value <= estimate.high
+        assert policy.ips.n == result.test_rounds
+        assert 1.0 <= policy.effective_rounds <= result.test_rounds
+    for on_policy in (result.random_on_policy, result.bts_on_policy):
+        assert on_policy.low <= on_policy.value <= on_policy.high
