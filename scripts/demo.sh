@@ -2,7 +2,13 @@
 # The main job on the embedded default: no services needed. Replays recordings of the real
 # public data sets (converted on first run from ../shared/data) and prints what they hold.
 # Extra arguments go to `insession replay`, e.g. `./scripts/demo.sh my-recording.jsonl.gz`.
+# Without arguments it then closes the loop: simulated shoppers answer the engine's offers
+# from hidden true rates, and the learning curves of the Thompson policy and the baseline
+# are printed side by side (a recording cannot answer offers it never saw).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
-exec .venv/bin/insession replay "$@"
+.venv/bin/insession replay "$@"
+if [ "$#" -eq 0 ]; then
+    .venv/bin/insession simulate --closed-loop --days 14
+fi

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
 from collections.abc import Iterable
@@ -63,6 +64,8 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
     except ValueError as bad:
         print(f"insession simulate: {bad}", file=sys.stderr)
         return 2
+    if args.closed_loop:
+        return _closed_loop(args, config, settings)
     if args.output:
         count = write_lines(Path(args.output), simulate(config))
         print(f"simulate: {count:,} messages -> {args.output}")
@@ -77,6 +80,31 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
             return 1
     if not args.output and not args.kafka:
         return _to_stdout(simulate(config))
+    return 0
+
+
+def _closed_loop(args: argparse.Namespace, config: SimulationConfig, settings: Settings) -> int:
+    """Shoppers answer the engine's offers; print how each policy learns."""
+    from insession.closed_loop import compare_policies, print_learning_curves
+    from insession.pipeline import load_engine
+    from models.policy import POLICIES
+
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown or not policies:
+        print(
+            f"insession simulate: --policies {args.policies!r}: choose from {', '.join(POLICIES)}",
+            file=sys.stderr,
+        )
+        return 2
+
+    def load(policy: str):  # type: ignore[no-untyped-def]
+        return load_engine(dataclasses.replace(settings, policy=policy, model_snapshot=""))
+
+    runs = compare_policies(
+        config, policies, load, truth_seed=args.truth_seed, truth_strength=args.truth_strength
+    )
+    print_learning_curves(runs, sys.stdout)
     return 0
 
 
@@ -129,6 +157,25 @@ def add_simulate_command(subparsers: Any) -> argparse.ArgumentParser:
         default=1000.0,
         metavar="EVENTS_PER_S",
         help="--kafka: messages per second (default 1000; 0 = as fast as possible)",
+    )
+    loop = parser.add_argument_group("closed loop: shoppers answer offers; the engine learns")
+    loop.add_argument(
+        "--closed-loop",
+        action="store_true",
+        help="run the engine on the simulation, answer its offers from hidden true rates, "
+        "and print each policy's learning curve against an oracle and the best fixed order",
+    )
+    loop.add_argument(
+        "--policies",
+        default="thompson,baseline",
+        help="policies to compare, comma-separated (default thompson,baseline)",
+    )
+    loop.add_argument("--truth-seed", type=int, default=0, help="seed of the hidden true rates")
+    loop.add_argument(
+        "--truth-strength",
+        type=float,
+        default=1.5,
+        help="how far context moves the true rates (log-odds scale, default 1.5)",
     )
     parser.set_defaults(run=run_simulate)
     return parser
