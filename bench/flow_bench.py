@@ -66,20 +66,23 @@ def plain_python_rate(lines: list[bytes], settings: Settings) -> float:
     return len(lines) / (time.perf_counter() - started)
 
 
-def bench_replay(recording: Path, settings: Settings) -> None:
+def bench_replay(recording: Path, settings: Settings) -> float:
+    """Events/s of the replay (printed beside the plain loop); returned for policy ratios."""
     lines = [line.raw for line in read_lines(recording)]
     ceiling = plain_python_rate(lines, settings)
     with tempfile.TemporaryDirectory() as out:
         result = replay_flow([recording], Path(out), settings, workers=1)
     rate = len(lines) / result.seconds
+    learned = sum(result.stats.learning.values())
     print(
-        f"replay file->file, 1 worker: {rate:>10,.0f} events/s "
-        f"({len(lines):,} events, {result.offers:,} offers)"
+        f"[{settings.policy}] replay file->file, 1 worker: {rate:>10,.0f} events/s "
+        f"({len(lines):,} events, {result.offers:,} offers, {learned:,} decisions learned from)"
     )
     print(
-        f"same logic, plain Python loop: {ceiling:>8,.0f} events/s "
+        f"[{settings.policy}] same logic, plain Python loop: {ceiling:>8,.0f} events/s "
         f"(flow = {rate / ceiling:.2f}x the loop)"
     )
+    return rate
 
 
 def _bench_settings(base: Settings) -> Settings:
@@ -100,7 +103,7 @@ def _produce(settings: Settings, events: list[Event]) -> None:
     producer.flush(60)
 
 
-def bench_kafka_throughput(events: list[Event], base: Settings) -> None:
+def bench_kafka_throughput(events: list[Event], base: Settings) -> float:
     settings = _bench_settings(base)
     create_topics(settings)
     try:
@@ -110,9 +113,10 @@ def bench_kafka_throughput(events: list[Event], base: Settings) -> None:
         cli_main(flow, epoch_interval=timedelta(milliseconds=200))
         seconds = time.perf_counter() - started
         print(
-            f"Kafka topic->topic, 1 worker: {len(events) / seconds:>9,.0f} events/s "
-            f"({len(events):,} events in {seconds:.2f} s, Redis mirror on)"
+            f"[{settings.policy}] Kafka topic->topic, 1 worker: {len(events) / seconds:>9,.0f} "
+            f"events/s ({len(events):,} events in {seconds:.2f} s, Redis mirror and model on)"
         )
+        return len(events) / seconds
     finally:
         delete_topics(settings.bootstrap_servers, settings.topics.values())
 
@@ -217,21 +221,43 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=5000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--epoch-ms", type=float, default=10)
-    parser.add_argument("--run-arg", action="append", default=[],
-                        help="extra argument for `insession run` (repeatable)")
+    parser.add_argument(
+        "--run-arg",
+        action="append",
+        default=[],
+        help="extra argument for `insession run` (repeatable)",
+    )
     parser.add_argument("--skip", nargs="*", default=(), choices=("replay", "kafka", "latency"))
+    parser.add_argument(
+        "--policies",
+        default="baseline,thompson",
+        help="policies to run replay and Kafka throughput with; the first is the baseline of "
+        "the printed ratios (default baseline,thompson: learning off, then on)",
+    )
     args = parser.parse_args()
     settings = Settings.load()
+    policies = args.policies.split(",")
     events = [
         e for e in simulate(SimulationConfig(customers=args.customers)) if isinstance(e, Event)
     ]
+    rates: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as folder:
         recording = Path(folder) / "sim.jsonl"
         write_recording(recording, events)
         if "replay" not in args.skip:
-            bench_replay(recording, settings)
+            for policy in policies:
+                policy_settings = dataclasses.replace(settings, policy=policy)
+                rates.setdefault(policy, []).append(bench_replay(recording, policy_settings))
     if "kafka" not in args.skip:
-        bench_kafka_throughput(events, settings)
+        for policy in policies:
+            policy_settings = dataclasses.replace(settings, policy=policy)
+            rates.setdefault(policy, []).append(bench_kafka_throughput(events, policy_settings))
+    first = policies[0]
+    for policy in policies[1:]:
+        ratios = ", ".join(
+            f"{r / b:.2f}x" for r, b in zip(rates[policy], rates[first], strict=True)
+        )
+        print(f"{policy} / {first} throughput (replay, Kafka as run): {ratios}")
     if "latency" not in args.skip:
         bench_latency(settings, args.rate, args.seconds, args.epoch_ms, args.run_arg)
 

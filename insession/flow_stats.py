@@ -9,7 +9,8 @@ from pathlib import Path
 
 import orjson
 
-from operators.customer_step import Outcome
+from operators.customer_step import REWARD_WINDOW, Outcome
+from operators.learning import group_of
 
 
 @dataclass
@@ -23,6 +24,8 @@ class FlowStats:
     offers_by_action: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     offers_per_person: Counter[str] = field(default_factory=Counter)
+    learning: Counter[str] = field(default_factory=Counter)
+    """Closed decisions by `group: outcome` (e.g. `policy: accepted`)."""
     journeys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     erasures: int = 0
     devices_stitched: int = 0
@@ -35,6 +38,7 @@ class FlowStats:
         "offers_by_action",
         "reasons",
         "offers_per_person",
+        "learning",
     )
 
     def save(self, path: Path) -> None:
@@ -52,7 +56,7 @@ class FlowStats:
         document = orjson.loads(path.read_bytes())
         stats = cls()
         for name in cls._COUNTERS:
-            getattr(stats, name).update(document[name])
+            getattr(stats, name).update(document.get(name, {}))
         stats.journeys.update(document["journeys"])
         stats.erasures = document["erasures"]
         stats.devices_stitched = document["devices_stitched"]
@@ -69,6 +73,10 @@ class FlowStats:
     def add(self, outcomes: list[Outcome]) -> None:
         with self._lock:
             for outcome in outcomes:
+                for example in outcome.examples:
+                    self.learning[f"{group_of(example.model_version)}: {example.outcome}"] += 1
+                if outcome.event_type == REWARD_WINDOW:
+                    continue  # a timer, not an event
                 if outcome.erased and outcome.event_type != "erasure_request":
                     self.devices_stitched += 1  # a device's state handed to its customer
                     continue

@@ -46,6 +46,7 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
         ("offers by kind", stats.offers_by_kind),
         ("offers by action", stats.offers_by_action),
         ("reason codes", stats.reasons),
+        ("decisions closed for learning, by group and outcome", stats.learning),
         ("dead letters by reason", _dead_letter_reasons(result)),
     )
     for title, counts in tables:

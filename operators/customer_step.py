@@ -38,13 +38,19 @@ def apply_routed(
     """Update the person's state with the event; decide unless it is a replayed past event.
 
     Returns None as the state when the person must be forgotten (erasure, or an anonymous
-    device that turned out to be a known customer). Decisions still pending then are
-    dropped: an erased customer's context must not be learned from, and a device's pending
-    decisions were remembered under the device, whose feedback now reaches the customer.
+    device that turned out to be a known customer). An erased customer's pending decisions
+    are dropped: their context must not be learned from.
     """
     event = item.event
-    if item.forget or isinstance(event, ErasureRequest):
+    if isinstance(event, ErasureRequest):
         return None, [Outcome(item.person, event.type, event.event_time, erased=True)]
+    if item.forget:
+        # Feedback to the device's offers now reaches the customer, who never made them:
+        # they close now with the default outcome.
+        closed = engine.close_expired(state, None) if state is not None else []
+        return None, [
+            Outcome(item.person, event.type, event.event_time, erased=True, examples=tuple(closed))
+        ]
     if state is None:
         state = CustomerState(person=item.person)
     if item.replayed:
