@@ -7,20 +7,33 @@ Key layout (all under a configurable prefix, default `insession:`):
   `max_offers` kept, TTL the offer lifetime.
 
 `person` is the customer id, or `anon:{anonymous_id}` for a shopper not yet identified.
-An erasure deletes both keys.
+An erasure deletes both keys. While Redis is unreachable, updates wait in a coalesced
+backlog (`RedisMirror`) and are written when it answers again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from schemas.codec import encode
 from schemas.events import Offer
+
+
+def flow_client(url: str) -> redis.Redis:
+    """A client for the flow's writes: it fails fast instead of retrying (redis-py retries a
+    refused connection for ~3 s by default), since the flow keeps what Redis refused and
+    tries again later itself."""
+    return redis.Redis.from_url(
+        url, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,34 +62,106 @@ class MirrorLayout:
         return f"{self.prefix}offers:{person}"
 
 
-class RedisMirror:
-    """Writes batches of updates in one pipelined round trip."""
+@dataclass(slots=True)
+class _Pending:
+    """What one person's keys still need, coalesced: applying it equals applying the updates
+    one by one (an erasure first, then the newest offers, then the latest summary)."""
 
-    def __init__(self, client: redis.Redis, layout: MirrorLayout | None = None) -> None:
+    erase: bool = False
+    offers: list[bytes] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class MirrorCounters:
+    """For the metrics: round trips, commands, failures, and what waits for Redis."""
+
+    batches: int = 0
+    commands: int = 0
+    errors: int = 0
+    last_error: str = ""
+
+
+class RedisMirror:
+    """Writes batches of updates in one pipelined round trip; rides out Redis outages.
+
+    Updates are merged into a per-person backlog first, which is sent and cleared when Redis
+    takes it. While Redis is down the backlog keeps only what the keys must end up holding
+    (a person's latest summary and newest offers), so it is bounded by the people active
+    during the outage, and the mirror converges with the next batch after Redis is back.
+    After a failure, writes wait `retry_after_s` before trying again, so a flow does not
+    stall on every batch against a dead server.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        layout: MirrorLayout | None = None,
+        *,
+        retry_after_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.layout = layout or MirrorLayout()
+        self.retry_after_s = retry_after_s
+        self.clock = clock
+        self.backlog: dict[str, _Pending] = {}
+        self.counters = MirrorCounters()
+        self._retry_at = 0.0
+
+    @property
+    def pending(self) -> int:
+        """People whose keys wait for Redis."""
+        return len(self.backlog)
 
     def write(self, updates: Iterable[MirrorUpdate]) -> int:
-        """Apply the updates in order; return how many commands were sent."""
-        layout = self.layout
+        """Merge the updates into the backlog and send it; commands sent (0 if not now)."""
+        self._merge(updates)
+        return self.flush()
+
+    def flush(self) -> int:
+        """Send the backlog in one round trip unless Redis failed under `retry_after_s` ago."""
+        if not self.backlog or self.clock() < self._retry_at:
+            return 0
         pipe = self.client.pipeline(transaction=False)
-        latest_summary: dict[str, dict[str, Any]] = {}
-        for update in updates:
-            if update.erase:
-                latest_summary.pop(update.person, None)
-                pipe.delete(layout.summary_key(update.person), layout.offers_key(update.person))
-                continue
-            if update.summary is not None:
-                # Only the last summary of a person in a batch matters: one SET, not many.
-                latest_summary[update.person] = update.summary
-            if update.offer is not None:
-                key = layout.offers_key(update.person)
-                pipe.lpush(key, encode(update.offer))
-                pipe.ltrim(key, 0, layout.max_offers - 1)
-                pipe.expire(key, layout.offers_ttl_s)
-        for person, summary in latest_summary.items():
-            pipe.set(layout.summary_key(person), orjson.dumps(summary), ex=layout.summary_ttl_s)
+        for person, pending in self.backlog.items():
+            self._queue(pipe, person, pending)
         sent = len(pipe)
-        if sent:
+        try:
             pipe.execute()
+        except redis.RedisError as error:
+            self.counters.errors += 1
+            self.counters.last_error = str(error)
+            self._retry_at = self.clock() + self.retry_after_s
+            return 0
+        self.backlog.clear()
+        self.counters.batches += 1
+        self.counters.commands += sent
         return sent
+
+    def _merge(self, updates: Iterable[MirrorUpdate]) -> None:
+        keep = self.layout.max_offers
+        for update in updates:
+            pending = self.backlog.get(update.person)
+            if pending is None:
+                pending = self.backlog[update.person] = _Pending()
+            if update.erase:
+                pending.erase, pending.offers, pending.summary = True, [], None
+                continue
+            if update.offer is not None:
+                pending.offers.append(encode(update.offer))
+                del pending.offers[:-keep]
+            if update.summary is not None:
+                pending.summary = update.summary
+
+    def _queue(self, pipe: Any, person: str, pending: _Pending) -> None:
+        layout = self.layout
+        summary_key, offers_key = layout.summary_key(person), layout.offers_key(person)
+        if pending.erase:
+            pipe.delete(summary_key, offers_key)
+        if pending.offers:
+            pipe.lpush(offers_key, *pending.offers)
+            pipe.ltrim(offers_key, 0, layout.max_offers - 1)
+            pipe.expire(offers_key, layout.offers_ttl_s)
+        if pending.summary is not None:
+            pipe.set(summary_key, orjson.dumps(pending.summary), ex=layout.summary_ttl_s)

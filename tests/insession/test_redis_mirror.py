@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 
 import orjson
 import pytest
 import redis
 
-from insession.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror
+from insession.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror, flow_client
 from schemas.codec import decode
 from schemas.events import Offer
 from tests.samples import sample_contracts
@@ -28,8 +29,8 @@ def test_a_batch_keeps_the_last_summary_and_the_newest_offers(
     mirror = RedisMirror(redis_client, layout)
     updates = [MirrorUpdate("c-1", summary={"orders": n}, offer=_offer(n)) for n in range(5)]
     sent = mirror.write(updates)
-    # 3 commands per offer, one SET for the person's last summary.
-    assert sent == 5 * 3 + 1
+    # One LPUSH of the newest 3 offers, LTRIM, EXPIRE, one SET of the last summary.
+    assert sent == 4
     assert orjson.loads(redis_client.get(layout.summary_key("c-1"))) == {"orders": 4}
     stored = [decode(raw) for raw in redis_client.lrange(layout.offers_key("c-1"), 0, -1)]
     assert [o.offer_id for o in stored] == ["of-4", "of-3", "of-2"]
@@ -61,3 +62,32 @@ def test_a_summary_after_an_erasure_in_the_same_batch_is_kept(
         [MirrorUpdate("c-1", erase=True), MirrorUpdate("c-1", summary={"fresh": True})]
     )
     assert orjson.loads(redis_client.get(layout.summary_key("c-1"))) == {"fresh": True}
+
+
+def test_updates_wait_while_redis_is_down_and_converge_when_it_answers(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    layout = MirrorLayout(prefix=redis_prefix, max_offers=2)
+    with socket.socket() as probe:  # a port nobody listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    now = [0.0]
+    down = flow_client(f"redis://127.0.0.1:{dead_port}/0")
+    mirror = RedisMirror(down, layout, retry_after_s=1.0, clock=lambda: now[0])
+    mirror.write([MirrorUpdate("c-1", summary={"n": 1}, offer=_offer(1)),
+                  MirrorUpdate("c-2", summary={"n": 1})])
+    mirror.write([MirrorUpdate("c-1", summary={"n": 2}, offer=_offer(2)),
+                  MirrorUpdate("c-1", offer=_offer(3)), MirrorUpdate("c-2", erase=True)])
+    assert mirror.counters.errors == 1, "the second batch waited for the retry time"
+    assert mirror.pending == 2 and mirror.counters.last_error
+
+    mirror.client = redis_client  # Redis is back
+    assert mirror.write([]) == 0, "still inside the retry time"
+    now[0] = 1.5
+    assert mirror.write([MirrorUpdate("c-3", summary={"n": 1})]) > 0
+    assert mirror.pending == 0
+    assert orjson.loads(redis_client.get(layout.summary_key("c-1"))) == {"n": 2}
+    offers = [decode(raw).offer_id for raw in redis_client.lrange(layout.offers_key("c-1"), 0, -1)]
+    assert offers == ["of-3", "of-2"]
+    assert redis_client.exists(layout.summary_key("c-2")) == 0, "the erasure was kept"
+    assert redis_client.exists(layout.summary_key("c-3")) == 1
