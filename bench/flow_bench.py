@@ -32,6 +32,7 @@ from bytewax.run import cli_main
 from confluent_kafka import Consumer, Producer
 
 from insession.kafka_admin import create_topics, delete_topics
+from insession.metrics import FlowMetrics
 from insession.pipeline import kafka_flow, load_engine, replay_flow
 from insession.recording import read_lines, write_recording
 from insession.settings import Settings
@@ -103,22 +104,38 @@ def _produce(settings: Settings, events: list[Event]) -> None:
     producer.flush(60)
 
 
-def bench_kafka_throughput(events: list[Event], base: Settings) -> float:
+def bench_kafka_throughput(
+    events: list[Event], base: Settings, *, metrics: FlowMetrics | None = None
+) -> float:
     settings = _bench_settings(base)
     create_topics(settings)
     try:
         _produce(settings, events)
-        flow = kafka_flow(settings, from_beginning=True, tail=False)
+        flow = kafka_flow(settings, from_beginning=True, tail=False, metrics=metrics)
         started = time.perf_counter()
         cli_main(flow, epoch_interval=timedelta(milliseconds=200))
         seconds = time.perf_counter() - started
         print(
             f"[{settings.policy}] Kafka topic->topic, 1 worker: {len(events) / seconds:>9,.0f} "
-            f"events/s ({len(events):,} events in {seconds:.2f} s, Redis mirror and model on)"
+            f"events/s ({len(events):,} events in {seconds:.2f} s, Redis mirror and model on, "
+            f"metrics {'on' if metrics is not None else 'off'})"
         )
         return len(events) / seconds
     finally:
         delete_topics(settings.bootstrap_servers, settings.topics.values())
+
+
+def bench_metrics_overhead(events: list[Event], settings: Settings, rounds: int = 3) -> None:
+    """Kafka throughput with and without metrics, alternated in this process; best of each."""
+    without, with_metrics = [], []
+    for _ in range(rounds):
+        without.append(bench_kafka_throughput(events, settings))
+        with_metrics.append(bench_kafka_throughput(events, settings, metrics=FlowMetrics()))
+    best_off, best_on = max(without), max(with_metrics)
+    print(
+        f"metrics overhead: {best_on:,.0f} events/s with, {best_off:,.0f} without "
+        f"(best of {rounds} each, alternated): {best_on / best_off:.3f}x"
+    )
 
 
 def _latency_traffic(rate: int, seconds: float) -> list[tuple[Search, bool]]:
@@ -227,7 +244,9 @@ def main() -> None:
         default=[],
         help="extra argument for `insession run` (repeatable)",
     )
-    parser.add_argument("--skip", nargs="*", default=(), choices=("replay", "kafka", "latency"))
+    parser.add_argument(
+        "--skip", nargs="*", default=(), choices=("replay", "kafka", "metrics", "latency")
+    )
     parser.add_argument(
         "--policies",
         default="baseline,thompson",
@@ -252,8 +271,10 @@ def main() -> None:
         for policy in policies:
             policy_settings = dataclasses.replace(settings, policy=policy)
             rates.setdefault(policy, []).append(bench_kafka_throughput(events, policy_settings))
+    if "metrics" not in args.skip:
+        bench_metrics_overhead(events, settings)
     first = policies[0]
-    for policy in policies[1:]:
+    for policy in policies[1:] if rates else ():
         ratios = ", ".join(
             f"{r / b:.2f}x" for r, b in zip(rates[policy], rates[first], strict=True)
         )

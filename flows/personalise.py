@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
@@ -28,6 +29,14 @@ from operators.learning import ArmUpdate
 from operators.personalise import Personaliser
 from operators.routing import Inbound, Routed, decode_inbound, sort_key
 from schemas.events import DeadLetter, Offer
+
+
+class InputTaps(Protocol):
+    """Called for each decoded event and each dead letter (metrics)."""
+
+    def event_in(self, step: str, item: Routed) -> None: ...
+
+    def dead_letter(self, step: str, letter: DeadLetter) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,7 @@ def build_flow(
     *,
     strict_order: bool = True,
     name: str = "insession",
+    taps: InputTaps | None = None,
 ) -> Dataflow:
     """Wire the personalisation flow between an input (`read` adds it) and `outputs`.
 
@@ -88,11 +98,18 @@ def build_flow(
     inbound = read(flow)
     decoded = op.map("decode", inbound, partial(decode_inbound, max_bytes=max_message_bytes))
     valid = op.branch("valid", decoded, _is_routed)
+    if taps is not None:
+        op.inspect("count_in", valid.trues, taps.event_in)
+        op.inspect("count_dead", valid.falses, taps.dead_letter)
     op.output("dead_letters", valid.falses, outputs.dead_letters)
 
     routed = op.branch("has_device", valid.trues, _has_device)
     by_device = op.key_on("by_device", routed.trues, _device_key)
-    stitched = ordered_stateful("stitch", by_device, stitch_identity, sort_key, strict=strict_order)
+    # Each device's batch is stitched at once, in the epoch it came in, so that its events
+    # reach the customer step together with the customer's other events of that epoch (held
+    # back a batch, they would be sorted after the customer's later events). Deterministic as
+    # long as one device's events come from one input partition, as in a recording.
+    stitched = ordered_stateful("stitch", by_device, stitch_identity, sort_key, strict=False)
     customer_only = op.map("to_customer", routed.falses, _to_customer)
     people = op.merge("people", op.map("stitched", stitched, _value), customer_only)
 

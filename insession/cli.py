@@ -8,8 +8,13 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from insession.pacing import Speed
 from insession.settings import Settings
+
+if TYPE_CHECKING:
+    from insession.metrics import FlowMetrics, MetricsServer
 
 DEFAULT_DATASETS = ("rees46", "diginetica", "yoochoose")
 
@@ -130,34 +135,59 @@ def _replay(args: argparse.Namespace, settings: Settings) -> int:
     from insession.report import print_flow_report
 
     out = Path(args.out)
+    run = {"workers": args.workers, "mirror": args.redis, "speed": args.speed}
     if args.process_id is not None:  # one process of a cluster started by --processes
         cluster = Cluster(args.process_id, args.addresses.split(";"))
-        replay_flow(paths, out, settings, workers=args.workers, mirror=args.redis, cluster=cluster)
+        replay_flow(paths, out, settings, cluster=cluster, **run)
         return 0
     if args.processes > 1:
-        result = replay_cluster(paths, out, args.processes, workers=args.workers, mirror=args.redis)
+        result = replay_cluster(paths, out, args.processes, **run)
     else:
-        result = replay_flow(paths, out, settings, workers=args.workers, mirror=args.redis)
+        progress = sys.stderr.isatty() if args.progress is None else args.progress
+        result = replay_flow(paths, out, settings, progress=progress, **run)
     assert result is not None
     print_flow_report(result, sys.stdout)
     return 0
 
 
+def _speed(text: str) -> Speed:
+    try:
+        return Speed.parse(text)
+    except ValueError as bad:
+        raise argparse.ArgumentTypeError(str(bad)) from None
+
+
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
     from insession.pipeline import kafka_flow, tune_garbage_collector
+    from insession.recovery import prepare_recovery
 
+    recovery_dir = args.recovery_dir if args.recovery_dir is not None else settings.recovery_dir
+    metrics_port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    metrics, server = _serve_run_metrics(settings, metrics_port, redis=not args.no_redis)
+    recovery = None
+    if recovery_dir:
+        resumed = prepare_recovery(Path(recovery_dir), args.workers)
+        recovery = RecoveryConfig(Path(recovery_dir))
+        print(
+            f"insession run: recovery in {recovery_dir} "
+            f"({'resuming from its snapshots' if resumed else 'new'})",
+            file=sys.stderr,
+        )
     flow = kafka_flow(
         settings,
         from_beginning=args.from_beginning,
         tail=not args.no_tail,
         mirror=not args.no_redis,
+        durable=recovery is not None,
+        metrics=metrics,
     )
     tune_garbage_collector()
     print(
-        f"insession run: reading {settings.bootstrap_servers}, "
-        f"{args.workers} worker(s); Ctrl-C stops",
+        f"insession run: reading {settings.bootstrap_servers}, {args.workers} worker(s)"
+        f"{f', metrics on {server.url}' if server else ''}; Ctrl-C stops",
         file=sys.stderr,
     )
     try:
@@ -165,10 +195,31 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             flow,
             workers_per_process=args.workers,
             epoch_interval=timedelta(milliseconds=args.epoch_ms or settings.epoch_ms),
+            recovery_config=recovery,
         )
     except KeyboardInterrupt:
         return 130
+    finally:
+        if server is not None:
+            server.stop()
     return 0
+
+
+def _serve_run_metrics(
+    settings: Settings, port: int, *, redis: bool
+) -> tuple[FlowMetrics | None, MetricsServer | None]:
+    """The flow's metrics and their HTTP server, with readiness checks on Kafka (and Redis)."""
+    if port == 0:
+        return None, None
+    from insession.kafka_admin import broker_ready
+    from insession.metrics import FlowMetrics, serve_metrics
+    from insession.services import redis_ready
+
+    metrics = FlowMetrics()
+    checks = {"kafka": lambda: broker_ready(settings.bootstrap_servers)}
+    if redis:
+        checks["redis"] = lambda: redis_ready(settings)
+    return metrics, serve_metrics(metrics, settings.metrics_host, port, checks)
 
 
 def _convert(args: argparse.Namespace, settings: Settings) -> int:
@@ -239,7 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="progress bar for --validate-only (default: on a terminal)",
+        help="progress bar (default: on a terminal; off with --processes)",
+    )
+    replay.add_argument(
+        "--speed",
+        type=_speed,
+        default="max",
+        help="max (as fast as possible, the default), recorded (the recorded pace) or Nx "
+        "(N times the recorded pace, e.g. 10x)",
     )
     replay.set_defaults(run=_replay)
 
@@ -260,7 +318,21 @@ def build_parser() -> argparse.ArgumentParser:
         "--epoch-ms",
         type=float,
         default=None,
-        help="Bytewax epoch length in ms (default: the epoch_ms setting)",
+        help="Bytewax epoch length in ms, also the snapshot interval with --recovery-dir "
+        "(default: the epoch_ms setting)",
+    )
+    run.add_argument(
+        "--recovery-dir",
+        default=None,
+        help="keep Bytewax snapshots (state and input offsets) here and resume from them "
+        "after a crash (default: the recovery_dir setting; none: no recovery)",
+    )
+    run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve /metrics, /healthz and /readyz on this port (default: the metrics_port "
+        "setting; 0 turns them off)",
     )
     run.set_defaults(run=_run)
 
@@ -270,11 +342,17 @@ def build_parser() -> argparse.ArgumentParser:
     convert.add_argument("--source", help="input file or folder (default: in the data dir)")
     convert.set_defaults(run=_convert)
 
+    from insession.health import add_health_command
     from insession.obd import add_evaluate_command
+    from insession.ops import add_ops_command
+    from insession.record import add_record_command
     from insession.simulator import add_simulate_command
 
     add_simulate_command(commands)
     add_evaluate_command(commands)
+    add_record_command(commands)
+    add_health_command(commands)
+    add_ops_command(commands)
 
     schemas = commands.add_parser("schemas", help="write the JSON Schema documents")
     schemas.add_argument("-o", "--output", default="schemas/json")

@@ -6,17 +6,21 @@ Kafka uses Bytewax's own KafkaSource and KafkaSink; these are the connectors it 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import redis
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Producer
+from tqdm import tqdm
 
-from insession.recording import read_lines
-from insession.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror
+from insession.pacing import MAX_SPEED, Pacer, Speed, recorded_time
+from insession.recording import RecordedMessage, read_header, read_messages
+from insession.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror, flow_client
 from operators.customer_step import Outcome
 from operators.routing import Inbound
 from schemas.codec import encode
@@ -26,41 +30,148 @@ DEFAULT_BATCH = 1000
 
 
 class _RecordingPartition(StatefulSourcePartition[Inbound, int]):
-    """One recording, read in fixed-size batches; the snapshot is the line number reached."""
+    """One recording, read in batches; the snapshot is the line number reached.
 
-    def __init__(self, path: Path, batch_size: int, resume_line: int | None) -> None:
+    As fast as possible, every batch has the same size. Paced, a batch ends at the first
+    message not yet due, and Bytewax is asked to come back when it is (`next_awake`), so a
+    waiting file never holds up the others.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        batch_size: int,
+        resume_line: int | None,
+        pacer: Pacer | None = None,
+        bar: _ProgressBar | None = None,
+    ) -> None:
         self.batch_size = batch_size
         resume_after = self.line = resume_line or 0
-        self.inbound = (
-            Inbound(path.name, 0, line.line_no, line.raw)
-            for line in read_lines(path)
-            if line.line_no > resume_after
+        self.pacer = pacer
+        self.bar = bar
+        self.messages = (
+            message
+            for message in read_messages(path, bar.update if bar is not None else None)
+            if message.line_no > resume_after
         )
+        self.waiting: RecordedMessage | None = None
+        self.awake: datetime | None = None
 
     def next_batch(self) -> list[Inbound]:
-        batch = list(itertools.islice(self.inbound, self.batch_size))
-        if not batch:
-            raise StopIteration
-        self.line = batch[-1].offset
-        return batch
+        messages = (
+            list(itertools.islice(self.messages, self.batch_size))
+            if self.pacer is None
+            else self._due_messages(self.pacer)
+        )
+        if not messages:
+            if self.awake is None:
+                raise StopIteration
+            return []
+        self.line = messages[-1].line_no
+        return [Inbound(m.topic, m.partition, m.offset, m.value, m.key) for m in messages]
+
+    def _due_messages(self, pacer: Pacer) -> list[RecordedMessage]:
+        """The messages due by now, at most a batch; sets when to come back for the rest."""
+        due: list[RecordedMessage] = []
+        self.awake = None
+        while len(due) < self.batch_size:
+            message = self.waiting or next(self.messages, None)
+            self.waiting = None
+            if message is None:
+                break
+            recorded = recorded_time(message)
+            if recorded is not None:
+                due_at = pacer.due_at(recorded)
+                if due_at > pacer.clock():
+                    self.waiting = message
+                    self.awake = datetime.fromtimestamp(due_at, UTC)
+                    break
+            due.append(message)
+        return due
+
+    def next_awake(self) -> datetime | None:
+        return self.awake
 
     def snapshot(self) -> int:
         return self.line
 
     def close(self) -> None:
-        self.inbound.close()
+        self.messages.close()
+        if self.bar is not None:
+            self.bar.release()
+
+
+class _ProgressBar:
+    """One bar (bytes read) for all partitions of a replay in this process.
+
+    Partitions update it from their worker threads; it closes when the last one closes.
+    """
+
+    def __init__(self, total_bytes: int, description: str) -> None:
+        self.total_bytes = total_bytes
+        self.description = description
+        self.bar: tqdm[None] | None = None
+        self.users = 0
+        self.lock = threading.Lock()
+
+    def acquire(self) -> _ProgressBar:
+        with self.lock:
+            if self.bar is None:
+                self.bar = tqdm(
+                    total=self.total_bytes,
+                    unit="B",
+                    unit_scale=True,
+                    desc=self.description,
+                    leave=False,
+                )
+            self.users += 1
+        return self
+
+    def update(self, read: int) -> None:
+        with self.lock:
+            if self.bar is not None:
+                self.bar.update(read)
+
+    def release(self) -> None:
+        with self.lock:
+            self.users -= 1
+            if self.users == 0 and self.bar is not None:
+                self.bar.close()
+                self.bar = None
 
 
 class RecordingSource(FixedPartitionedSource[Inbound, int]):
-    """Recordings as input, one partition per file, in fixed-size batches.
+    """Recordings as input, one partition per file, as fast as possible or paced.
 
-    Fixed-size batches (rather than time-based ones) make the flow's epochs, and so its
-    outputs, the same on every run.
+    Messages of Kafka recordings carry their recorded topic, partition, offset and key, so
+    the flow orders them, and names them in dead letters, exactly as it did live. As fast as
+    possible, fixed-size batches make the flow's epochs, and so its outputs, the same on every
+    run. `progress` shows one bar (bytes read) for all files.
     """
 
-    def __init__(self, paths: Sequence[Path], batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(
+        self,
+        paths: Sequence[Path],
+        batch_size: int = DEFAULT_BATCH,
+        *,
+        speed: Speed = MAX_SPEED,
+        progress: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.paths = {str(path): path for path in paths}
+        for path in paths:
+            read_header(path)  # a recording this insession cannot read fails here, by name
         self.batch_size = batch_size
+        self.pacer = (
+            None
+            if speed.factor is None
+            else Pacer(speed.factor, _earliest_time(self.paths.values()), clock)
+        )
+        self.bar = (
+            _ProgressBar(sum(path.stat().st_size for path in paths), f"replay ({speed})")
+            if progress
+            else None
+        )
 
     def list_parts(self) -> list[str]:
         return list(self.paths)
@@ -68,7 +179,29 @@ class RecordingSource(FixedPartitionedSource[Inbound, int]):
     def build_part(
         self, step_id: str, for_part: str, resume_state: int | None
     ) -> _RecordingPartition:
-        return _RecordingPartition(self.paths[for_part], self.batch_size, resume_state)
+        return _RecordingPartition(
+            self.paths[for_part],
+            self.batch_size,
+            resume_state,
+            self.pacer,
+            self.bar.acquire() if self.bar is not None else None,
+        )
+
+
+def _earliest_time(paths: Iterable[Path], look_ahead: int = 1000) -> int:
+    """The earliest recorded time at the start of any file: where paced replays begin."""
+    earliest: int | None = None
+    for path in paths:
+        messages = read_messages(path)
+        try:
+            for message in itertools.islice(messages, look_ahead):
+                recorded = recorded_time(message)
+                if recorded is not None:
+                    earliest = recorded if earliest is None else min(earliest, recorded)
+                    break
+        finally:
+            messages.close()
+    return earliest or 0
 
 
 class _LinesPartition(StatelessSinkPartition[Contract]):
@@ -128,6 +261,17 @@ class _KafkaPartition(StatelessSinkPartition[Contract]):
         self.producer.flush()
 
 
+def producer_config(bootstrap_servers: str) -> dict[str, object]:
+    """The flow's producers: idempotent (a retried send is not written twice), batched for at
+    most 1 ms, compressed."""
+    return {
+        "bootstrap.servers": bootstrap_servers,
+        "enable.idempotence": True,
+        "linger.ms": 1,
+        "compression.type": "lz4",
+    }
+
+
 class ContractKafkaSink(DynamicSink[Contract]):
     """Produces contracts to one topic, keyed (e.g. by customer) for partition affinity.
 
@@ -138,12 +282,7 @@ class ContractKafkaSink(DynamicSink[Contract]):
     def __init__(
         self, bootstrap_servers: str, topic: str, key: Callable[[Contract], str | None]
     ) -> None:
-        self.config = {
-            "bootstrap.servers": bootstrap_servers,
-            "enable.idempotence": True,
-            "linger.ms": 1,
-            "compression.type": "lz4",
-        }
+        self.config = producer_config(bootstrap_servers)
         self.topic = topic
         self.key = key
 
@@ -169,15 +308,21 @@ class CallbackSink(DynamicSink[Outcome]):
         return _TallyPartition(self.tally)
 
 
+MirrorObserver = Callable[[int, bool, int], None]
+"""(commands sent, whether Redis took the batch, people waiting): for the metrics."""
+
+
 class _MirrorPartition(StatelessSinkPartition[Outcome]):
     def __init__(self, mirror: RedisMirror, summarise: Callable[[Outcome], dict[str, Any]]) -> None:
         self.mirror = mirror
         self.summarise = summarise
+        mirror.start()
 
     def write_batch(self, items: list[Outcome]) -> None:
-        # Summaries are built once per person per batch, from the latest state.
+        # Summaries are built once per person per batch, from the latest state; sending
+        # happens on the mirror's own thread, so the flow never waits on Redis.
         last = {item.person: i for i, item in enumerate(items) if item.state is not None}
-        self.mirror.write(
+        self.mirror.submit(
             MirrorUpdate(
                 item.person,
                 summary=self.summarise(item) if last.get(item.person) == i else None,
@@ -188,6 +333,7 @@ class _MirrorPartition(StatelessSinkPartition[Outcome]):
         )
 
     def close(self) -> None:
+        self.mirror.stop()
         self.mirror.client.close()
 
 
@@ -195,12 +341,17 @@ class RedisMirrorSink(DynamicSink[Outcome]):
     """Mirrors outcomes to Redis: one pipelined round trip per batch of the flow."""
 
     def __init__(
-        self, url: str, layout: MirrorLayout, summarise: Callable[[Outcome], dict[str, Any]]
+        self,
+        url: str,
+        layout: MirrorLayout,
+        summarise: Callable[[Outcome], dict[str, Any]],
+        observe: MirrorObserver | None = None,
     ) -> None:
         self.url = url
         self.layout = layout
         self.summarise = summarise
+        self.observe = observe
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _MirrorPartition:
-        client = redis.Redis.from_url(self.url, socket_timeout=5)
-        return _MirrorPartition(RedisMirror(client, self.layout), self.summarise)
+        mirror = RedisMirror(flow_client(self.url), self.layout, observe=self.observe)
+        return _MirrorPartition(mirror, self.summarise)

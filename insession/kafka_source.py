@@ -8,6 +8,8 @@ come back later (`next_awake`) only to partitions that had nothing.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
@@ -15,6 +17,10 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from insession.kafka_admin import admin_client
 from operators.routing import Inbound
+
+LagCallback = Callable[[str, int, int], None]
+"""(topic, partition, messages not yet read): consumer lag, for the metrics."""
+LAG_EVERY_S = 0.5
 
 
 class _LivePartition(StatefulSourcePartition[Inbound, int]):
@@ -28,8 +34,11 @@ class _LivePartition(StatefulSourcePartition[Inbound, int]):
         offset: int,
         batch_size: int,
         idle: timedelta,
+        on_lag: LagCallback | None = None,
     ) -> None:
         self.consumer = Consumer(config)
+        self.on_lag = on_lag
+        self._next_lag = 0.0
         self.consumer.assign([TopicPartition(topic, partition, offset)])
         self.topic = topic
         self.partition = partition
@@ -65,7 +74,22 @@ class _LivePartition(StatefulSourcePartition[Inbound, int]):
             )
             self.offset = offset + 1
         self.awake = None if batch else datetime.now(UTC) + self.idle
+        if self.on_lag is not None:
+            self._report_lag()
         return batch
+
+    def _report_lag(self) -> None:
+        """At most twice a second: the high watermark last fetched minus our next offset."""
+        now = time.monotonic()
+        if now < self._next_lag:
+            return
+        self._next_lag = now + LAG_EVERY_S
+        high = self.consumer.get_watermark_offsets(
+            TopicPartition(self.topic, self.partition), cached=True
+        )
+        if high is not None and high[1] >= 0 and self.offset >= 0:
+            assert self.on_lag is not None
+            self.on_lag(self.topic, self.partition, max(0, high[1] - self.offset))
 
     def next_awake(self) -> datetime | None:
         return self.awake
@@ -90,7 +114,9 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, int]):
         batch_size: int = 1000,
         idle: timedelta = timedelta(milliseconds=1),
         config: dict[str, str] | None = None,
+        on_lag: LagCallback | None = None,
     ) -> None:
+        self.on_lag = on_lag
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
         self.starting_offset = starting_offset
@@ -121,4 +147,6 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, int]):
             **self.config,
         }
         offset = self.starting_offset if resume_state is None else resume_state
-        return _LivePartition(config, topic, int(index), offset, self.batch_size, self.idle)
+        return _LivePartition(
+            config, topic, int(index), offset, self.batch_size, self.idle, self.on_lag
+        )

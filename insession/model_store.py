@@ -18,29 +18,41 @@ import orjson
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
+from insession.breaker import Breaker
 from operators.learning import ArmUpdate, ModelHub
 
 
 class RedisModelStore:
     """Arms as fields of one Redis hash per policy."""
 
-    def __init__(self, client: redis.Redis, prefix: str, policy: str) -> None:
+    def __init__(
+        self, client: redis.Redis, prefix: str, policy: str, breaker: Breaker | None = None
+    ) -> None:
         self.client = client
         self.key = f"{prefix}model:{policy}"
-        self.load_errors = 0
+        self.breaker = breaker or Breaker(pause_s=5.0)
 
     def load(self) -> dict[str, dict[str, Any]]:
         """The published arms; none while Redis is unreachable (deciding goes on with the
-        model this process has, and the next sync catches up)."""
+        model this process has, and a later sync catches up)."""
+        if not self.breaker.allow():
+            return {}
         try:
             fields = self.client.hgetall(self.key)
         except redis.RedisError:
-            self.load_errors += 1
+            self.breaker.failed()
             return {}
         return {arm.decode(): orjson.loads(state) for arm, state in fields.items()}
 
     def save(self, arms: Mapping[str, Mapping[str, Any]]) -> None:
-        self.client.hset(self.key, mapping={arm: orjson.dumps(s) for arm, s in arms.items()})
+        """Publish arms; raises `redis.RedisError` while Redis is down (even untried)."""
+        if not self.breaker.allow():
+            raise redis.ConnectionError("Redis unavailable: not retried yet")
+        try:
+            self.client.hset(self.key, mapping={a: orjson.dumps(s) for a, s in arms.items()})
+        except redis.RedisError:
+            self.breaker.failed()
+            raise
 
 
 def save_snapshot(hub: ModelHub, arms: list[str], path: Path) -> dict[str, Any]:

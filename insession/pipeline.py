@@ -16,7 +16,6 @@ from pathlib import Path
 
 import bytewax.operators as op
 import orjson
-import redis
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.run import cli_main
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
@@ -29,15 +28,19 @@ from insession.connectors import (
     RecordingSource,
     RedisMirrorSink,
 )
+from insession.flow_metrics import FlowTap
 from insession.flow_stats import FlowStats
 from insession.kafka_source import LiveKafkaSource
+from insession.metrics import FlowMetrics
 from insession.model_store import (
     ModelPublishSink,
     RedisModelStore,
     load_snapshot,
     save_snapshot,
 )
-from insession.redis_mirror import MirrorLayout
+from insession.offer_ledger import LedgerOffersSink, OfferLedger
+from insession.pacing import MAX_SPEED, Speed
+from insession.redis_mirror import MirrorLayout, flow_client
 from insession.settings import Settings
 from models.policy import build_policy
 from operators.catalogue import Catalogue, load_catalogue
@@ -93,7 +96,7 @@ def load_engine(settings: Settings, *, redis_model: bool = False) -> Personalise
     )
     store = None
     if redis_model and policy.learner is not None:
-        client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+        client = flow_client(settings.redis_url)
         store = RedisModelStore(client, settings.redis_prefix, policy.name)
     hub = ModelHub(policy, store, sync_every_s=settings.model_sync_s)
     if settings.model_snapshot:
@@ -105,6 +108,7 @@ def load_engine(settings: Settings, *, redis_model: bool = False) -> Personalise
         config=EngineConfig(
             session=SessionConfig(gap_ms=settings.session_gap_s * 1000),
             control=ControlGroup(share=settings.control_share, mode=settings.control_mode),
+            time_budget_us=settings.decision_budget_us or None,
         ),
         hub=hub,
     )
@@ -132,13 +136,26 @@ def _summarise(config: SessionConfig, outcome: Outcome) -> dict[str, object]:
     return customer_summary(outcome.state, outcome.event_time, config)
 
 
-def mirror_sink(settings: Settings, engine: Personaliser) -> RedisMirrorSink:
+def offer_ledger(settings: Settings, engine: Personaliser) -> OfferLedger:
+    """The ledger of offers sent; an id is kept while its offer could be re-decided."""
+    ttl_s = 2 * engine.catalogue.policy.offer_ttl_s
+    return OfferLedger(flow_client(settings.redis_url), settings.redis_prefix, ttl_s)
+
+
+def mirror_sink(
+    settings: Settings, engine: Personaliser, tap: FlowTap | None = None
+) -> RedisMirrorSink:
     """The Redis mirror of customer summaries and latest offers, under the settings' prefix."""
     layout = MirrorLayout(
         prefix=settings.redis_prefix,
         offers_ttl_s=engine.catalogue.policy.offer_ttl_s,
     )
-    return RedisMirrorSink(settings.redis_url, layout, partial(_summarise, engine.config.session))
+    return RedisMirrorSink(
+        settings.redis_url,
+        layout,
+        partial(_summarise, engine.config.session),
+        tap.redis_batch if tap is not None else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -179,6 +196,8 @@ def replay_flow(
     workers: int = 1,
     mirror: bool = False,
     cluster: Cluster | None = None,
+    speed: Speed = MAX_SPEED,
+    progress: bool = False,
 ) -> ReplayResult | None:
     """Run the whole flow over recordings; the same recordings give the same offers.
 
@@ -196,7 +215,7 @@ def replay_flow(
         outcomes=CallbackSink(stats.add),
         model=ModelPublishSink(engine.model) if mirror else None,
     )
-    source = RecordingSource(paths, settings.input_batch)
+    source = RecordingSource(paths, settings.input_batch, speed=speed, progress=progress)
 
     def read(flow: Dataflow) -> Stream[Inbound]:
         return op.input("read", flow, source)
@@ -269,6 +288,7 @@ def replay_cluster(
     *,
     workers: int = 1,
     mirror: bool = False,
+    speed: Speed = MAX_SPEED,
 ) -> ReplayResult:
     """Replay with several processes on this machine (one worker each is what scales here)."""
     ports = _free_ports(processes)
@@ -292,6 +312,8 @@ def replay_cluster(
             str(process_id),
             "--addresses",
             addresses,
+            "--speed",
+            str(speed),
         ]
         if mirror:
             command.append("--redis")
@@ -322,9 +344,22 @@ def kafka_flow(
     tail: bool = True,
     mirror: bool = True,
     consumer_config: dict[str, str] | None = None,
+    durable: bool = False,
+    metrics: FlowMetrics | None = None,
 ) -> Dataflow:
-    """The flow on the configured Kafka topics, writing offers and dead letters to Kafka."""
+    """The flow on the configured Kafka topics, writing offers and dead letters to Kafka.
+
+    With Redis (`mirror`), offers go through the offer ledger, so an offer id is only ever
+    sent with one content. `durable` (set when Bytewax recovery is on) makes each batch of
+    offers wait for the broker's acknowledgement before the flow moves on. `metrics` is fed
+    from the flow's streams, its Kafka source and its Redis mirror.
+    """
     engine = load_engine(settings, redis_model=mirror)
+    tap = (
+        FlowTap(metrics, engine.model, engine.config.session.gap_ms)
+        if metrics is not None
+        else None
+    )
     source = LiveKafkaSource(
         settings.bootstrap_servers,
         [settings.topic(s) for s in INPUT_STREAMS],
@@ -332,19 +367,32 @@ def kafka_flow(
         tail=tail,
         batch_size=settings.input_batch,
         config={**LIVE_CONSUMER_CONFIG, **(consumer_config or {})},
+        on_lag=tap.consumer_lag if tap is not None else None,
     )
 
     def read(flow: Dataflow) -> Stream[Inbound]:
         return op.input("read", flow, source)
 
     outputs = FlowOutputs(
-        offers=ContractKafkaSink(
-            settings.bootstrap_servers, settings.topic("offers"), _customer_key
+        offers=(
+            LedgerOffersSink(
+                settings.bootstrap_servers,
+                settings.topic("offers"),
+                partial(offer_ledger, settings, engine),
+                durable=durable,
+            )
+            if mirror
+            else ContractKafkaSink(
+                settings.bootstrap_servers, settings.topic("offers"), _customer_key
+            )
         ),
         dead_letters=ContractKafkaSink(
             settings.bootstrap_servers, settings.topic("dead_letter"), lambda _: None
         ),
-        mirror=mirror_sink(settings, engine) if mirror else None,
+        mirror=mirror_sink(settings, engine, tap) if mirror else None,
+        outcomes=CallbackSink(tap.outcomes) if tap is not None else None,
         model=ModelPublishSink(engine.model) if mirror else None,
     )
-    return build_flow(read, outputs, engine, settings.max_message_bytes, strict_order=False)
+    return build_flow(
+        read, outputs, engine, settings.max_message_bytes, strict_order=False, taps=tap
+    )

@@ -13,6 +13,7 @@ backlog (`RedisMirror`) and are written when it answers again.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from insession.breaker import Breaker
 from schemas.codec import encode
 from schemas.events import Offer
 
@@ -72,6 +74,17 @@ class _Pending:
     summary: dict[str, Any] | None = None
 
 
+def _combine(older: _Pending | None, newer: _Pending) -> _Pending:
+    """`older` then `newer`, as one pending change (newer wins; an erasure wipes older)."""
+    if older is None or newer.erase:
+        return newer
+    return _Pending(
+        erase=older.erase,
+        offers=older.offers + newer.offers,
+        summary=newer.summary if newer.summary is not None else older.summary,
+    )
+
+
 @dataclass(slots=True)
 class MirrorCounters:
     """For the metrics: round trips, commands, failures, and what waits for Redis."""
@@ -88,9 +101,11 @@ class RedisMirror:
     Updates are merged into a per-person backlog first, which is sent and cleared when Redis
     takes it. While Redis is down the backlog keeps only what the keys must end up holding
     (a person's latest summary and newest offers), so it is bounded by the people active
-    during the outage, and the mirror converges with the next batch after Redis is back.
-    After a failure, writes wait `retry_after_s` before trying again, so a flow does not
-    stall on every batch against a dead server.
+    during the outage, and the mirror converges once Redis is back. After a failure, sends
+    wait `retry_after_s` before trying again, so nothing stalls on a dead server.
+
+    `write` sends at once (replays, tests); `start` moves sending to a background thread
+    that `submit` wakes, so a live flow never waits on Redis, even one that hangs.
     """
 
     def __init__(
@@ -100,14 +115,18 @@ class RedisMirror:
         *,
         retry_after_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        observe: Callable[[int, bool, int], None] | None = None,
     ) -> None:
         self.client = client
         self.layout = layout or MirrorLayout()
-        self.retry_after_s = retry_after_s
-        self.clock = clock
+        self.breaker = Breaker(retry_after_s, clock)
+        self.observe = observe
         self.backlog: dict[str, _Pending] = {}
         self.counters = MirrorCounters()
-        self._retry_at = 0.0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer: threading.Thread | None = None
 
     @property
     def pending(self) -> int:
@@ -116,35 +135,72 @@ class RedisMirror:
 
     def write(self, updates: Iterable[MirrorUpdate]) -> int:
         """Merge the updates into the backlog and send it; commands sent (0 if not now)."""
-        self._merge(updates)
+        self.submit(updates)
         return self.flush()
+
+    def submit(self, updates: Iterable[MirrorUpdate]) -> None:
+        """Merge the updates into the backlog; the background writer (if started) sends it."""
+        with self._lock:
+            self._merge(self.backlog, updates)
+        self._wake.set()
 
     def flush(self) -> int:
         """Send the backlog in one round trip unless Redis failed under `retry_after_s` ago."""
-        if not self.backlog or self.clock() < self._retry_at:
+        if not self.backlog or not self.breaker.allow():
             return 0
+        with self._lock:
+            taken, self.backlog = self.backlog, {}
         pipe = self.client.pipeline(transaction=False)
-        for person, pending in self.backlog.items():
+        for person, pending in taken.items():
             self._queue(pipe, person, pending)
         sent = len(pipe)
         try:
             pipe.execute()
         except redis.RedisError as error:
+            self.breaker.failed()
+            with self._lock:
+                for person, newer in self.backlog.items():
+                    taken[person] = _combine(taken.get(person), newer)
+                self.backlog = taken
             self.counters.errors += 1
             self.counters.last_error = str(error)
-            self._retry_at = self.clock() + self.retry_after_s
+            self._observe(0, False)
             return 0
-        self.backlog.clear()
         self.counters.batches += 1
         self.counters.commands += sent
+        self._observe(sent, True)
         return sent
 
-    def _merge(self, updates: Iterable[MirrorUpdate]) -> None:
+    def start(self, interval_s: float = 0.05) -> None:
+        """Send from a daemon thread: at once when woken, and every `interval_s` to retry."""
+
+        def run() -> None:
+            while not self._stopping:
+                self._wake.wait(interval_s)
+                self._wake.clear()
+                self.flush()
+
+        self._writer = threading.Thread(target=run, name="redis-mirror", daemon=True)
+        self._writer.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the writer and make a last attempt to send what waits."""
+        self._stopping = True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join(timeout_s)
+        self.flush()
+
+    def _observe(self, sent: int, ok: bool) -> None:
+        if self.observe is not None:
+            self.observe(sent, ok, len(self.backlog))
+
+    def _merge(self, backlog: dict[str, _Pending], updates: Iterable[MirrorUpdate]) -> None:
         keep = self.layout.max_offers
         for update in updates:
-            pending = self.backlog.get(update.person)
+            pending = backlog.get(update.person)
             if pending is None:
-                pending = self.backlog[update.person] = _Pending()
+                pending = backlog[update.person] = _Pending()
             if update.erase:
                 pending.erase, pending.offers, pending.summary = True, [], None
                 continue

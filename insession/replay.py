@@ -15,7 +15,7 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from insession.recording import RecordingWriter, read_lines
+from insession.recording import RecordedMessage, RecordingWriter, read_header, read_messages
 from operators.dead_letters import to_dead_letter
 from schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode
 from schemas.events import Contract, Event
@@ -26,6 +26,7 @@ class ReplaySummary:
     """Counts gathered while replaying."""
 
     lines: int = 0
+    """Messages read (a line each)."""
     by_type: Counter[str] = field(default_factory=Counter)
     by_channel: Counter[str] = field(default_factory=Counter)
     bad_by_reason: Counter[str] = field(default_factory=Counter)
@@ -66,7 +67,11 @@ def replay(
     max_bytes: int = DEFAULT_MAX_BYTES,
     progress: bool = False,
 ) -> ReplaySummary:
-    """Decode every line of every recording; write rejects to `dead_letter_path`."""
+    """Decode every message of every recording; write rejects to `dead_letter_path`.
+
+    Rejects of a Kafka recording name the topic, partition and offset the message was
+    recorded from; those of a plain recording name the file and line.
+    """
     summary = ReplaySummary()
     started = time.perf_counter()
     total_bytes = sum(p.stat().st_size for p in paths)
@@ -82,18 +87,19 @@ def replay(
         ) as bar,
     ):
         for path in paths:
-            for line in read_lines(path, on_progress=bar.update):
+            from_kafka = read_header(path) is not None
+            for message in read_messages(path, on_progress=bar.update):
                 summary.lines += 1
-                decoded = decode(line.raw, max_bytes=max_bytes)
+                decoded = decode(message.value, max_bytes=max_bytes)  # type: ignore[arg-type]
                 if isinstance(decoded, Rejection):
-                    summary.count_rejection(decoded, f"{path.name}:{line.line_no}")
+                    summary.count_rejection(decoded, _where(path, message, from_kafka))
                     dead_letters.write(
                         to_dead_letter(
-                            line.raw,
+                            message.value,
                             decoded,
-                            source=str(path),
-                            partition=None,
-                            offset=line.line_no,
+                            source=message.topic if from_kafka else str(path),
+                            partition=message.partition if from_kafka else None,
+                            offset=message.offset,
                             stage="decode",
                             failed_at=int(time.time() * 1000),
                         )
@@ -102,6 +108,12 @@ def replay(
                     summary.count_event(decoded)
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _where(path: Path, message: RecordedMessage, from_kafka: bool) -> str:
+    if from_kafka:
+        return f"{message.topic}[{message.partition}]@{message.offset}"
+    return f"{path.name}:{message.line_no}"
 
 
 def print_counts(title: str, counts: Counter[str], out: TextIO, limit: int | None = None) -> None:
@@ -117,7 +129,7 @@ def print_summary(summary: ReplaySummary, dead_letter_path: Path, out: TextIO) -
     """A readable report of a replay."""
     rate = summary.lines / summary.seconds if summary.seconds else 0.0
     print(
-        f"replayed {summary.lines:,} lines in {summary.seconds:.2f} s ({rate:,.0f} lines/s): "
+        f"replayed {summary.lines:,} messages in {summary.seconds:.2f} s ({rate:,.0f}/s): "
         f"{summary.good:,} good events, {summary.bad:,} bad",
         file=out,
     )

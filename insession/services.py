@@ -320,19 +320,28 @@ def up(settings: Settings) -> dict[str, float]:
 
 def down(settings: Settings, timeout: float = 30.0) -> list[str]:
     """Stop the services this module started (SIGTERM, then SIGKILL); return their names."""
-    stopped = []
-    for name, word in _COMMAND_WORDS.items():
-        pid = _read_pid(settings, name, word)
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while _read_pid(settings, name, word) is not None and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _read_pid(settings, name, word) is not None:
-                os.kill(pid, signal.SIGKILL)
-            stopped.append(name)
-        _pid_file(settings, name).unlink(missing_ok=True)
-    return stopped
+    return [name for name in _COMMAND_WORDS if stop(settings, name, timeout)]
+
+
+def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
+    """Stop one service this module started (`kafka` or `redis`); False if it was not ours
+    or not running. Fault tests use it to restart a broker mid-stream."""
+    word = _COMMAND_WORDS[name]
+    pid = _read_pid(settings, name, word)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _read_pid(settings, name, word) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _read_pid(settings, name, word) is not None:
+            os.kill(pid, signal.SIGKILL)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    return pid is not None
+
+
+def service_pid(settings: Settings, name: str) -> int | None:
+    """The pid of a service this module started, if it runs."""
+    return _read_pid(settings, name, _COMMAND_WORDS[name])
 
 
 def status(settings: Settings) -> list[ServiceState]:

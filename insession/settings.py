@@ -49,6 +49,19 @@ class Settings:
     epoch_ms: int = 200
     control_share: float = 0.02
     control_mode: str = "random"
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = 9108
+    policy: str = "thompson"
+    """baseline, thompson, epsilon-greedy or river (`models.policy.POLICIES`)."""
+    exploration: float = 0.3
+    epsilon: float = 0.1
+    model_sync_s: float = 1.0
+    model_snapshot: str = ""
+    """A JSON file the model is restored from at start and saved to at the end of a replay."""
+    decision_budget_us: float = 0.0
+    """A decision whose model call takes longer gets the catalogue's fallback offer (0: none)."""
+    recovery_dir: str = ""
+    """Where `insession run` keeps Bytewax snapshots to resume from after a crash."""
 
     def topic(self, stream: str) -> str:
         """The Kafka topic that carries `stream` (a key of `schemas.events.STREAMS`)."""

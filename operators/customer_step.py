@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from operators.decide import Decision
@@ -30,6 +31,8 @@ class Outcome:
     examples: tuple[LearningExample, ...] = ()
     candidates: tuple[str, ...] = ()
     """The action ids the offer was chosen among."""
+    seconds: float = 0.0
+    """Time the engine spent on the event (state, signals, decision), for the latency metric."""
 
 
 def apply_routed(
@@ -57,8 +60,11 @@ def apply_routed(
         engine.apply_only(state, event)
         decision = Decision(None, "replayed")
         examples: list[LearningExample] = []
+        seconds = 0.0
     else:
+        started = time.perf_counter()
         decision = engine.on_event(state, event)
+        seconds = time.perf_counter() - started
         examples = engine.close_decisions(state, event, decision)
     return state, [
         Outcome(
@@ -70,6 +76,7 @@ def apply_routed(
             state,
             examples=tuple(examples),
             candidates=decision.candidates,
+            seconds=seconds,
         )
     ]
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for insession: system packages (Java, Maven, Redis) when missing,
+# Prepares a fresh machine for insession: system packages (Java, Maven, Redis, and Chromium with
+# its driver for the ops page's browser test) when missing,
 # and a virtual environment in .venv with the project and its dev tools. Safe to re-run:
 # it reinstalls the Python packages only when pyproject.toml changed.
 set -euo pipefail
@@ -9,6 +10,8 @@ need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "bootstrap: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2

@@ -92,3 +92,9 @@ def redis_prefix(
     keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
     if keys:
         redis_client.delete(*keys)
+
+
+@pytest.fixture
+def flow_settings(kafka_settings: Settings, redis_prefix: str) -> Settings:
+    """This test's own topics and Redis prefix, for a flow run as its own process."""
+    return dataclasses.replace(kafka_settings, redis_prefix=redis_prefix)

@@ -46,11 +46,15 @@ def _traffic() -> list:
         ev(ProductView, 1, anonymous_id="dev-a", product_id="boots", price=90.0),
         ev(IdentityLink, 2, anonymous_id="dev-a", customer_id="c-1"),
         ev(Consent, 3, customer_id="c-1", granted=True),
-        *(ev(ProductView, n, anonymous_id="dev-a", product_id="boots", price=90.0)
-          for n in range(4, 8)),
+        *(
+            ev(ProductView, n, anonymous_id="dev-a", product_id="boots", price=90.0)
+            for n in range(4, 8)
+        ),
         ev(ProductView, 8, customer_id="c-3", product_id="boots", price=90.0),
-        *(ev(ProductView, n, customer_id="c-3", product_id="boots", price=90.0)
-          for n in range(9, 12)),
+        *(
+            ev(ProductView, n, customer_id="c-3", product_id="boots", price=90.0)
+            for n in range(9, 12)
+        ),
         ev(Search, 12, customer_id="c-2", query="delivery", result_count=0),
         ev(Search, 13, customer_id="c-2", query="shipping", result_count=0),
         ev(ErasureRequest, 14, customer_id="c-2", request_id="r-1"),
@@ -63,16 +67,28 @@ def _consume_all(settings: Settings, stream: str, group: str, expected_at_least:
 
 def _produce(producer: Producer, settings: Settings, events: list, pause_s: float) -> None:
     for event in events:
-        producer.produce(settings.topic(STREAM_OF[event.type]), encode(event),
-                         key=(event.partition_key() or "").encode())
+        producer.produce(
+            settings.topic(STREAM_OF[event.type]),
+            encode(event),
+            key=(event.partition_key() or "").encode(),
+        )
         producer.flush(10)
         time.sleep(pause_s)
 
 
 def _warm_up(customer: str = "warm") -> list:
     """Two failed searches: a help offer for `customer` once the flow has read them."""
-    return [Search(event_id=f"{customer}{n}", event_time=T0 + n, channel="web",
-                   customer_id=customer, query="x", result_count=0) for n in range(2)]
+    return [
+        Search(
+            event_id=f"{customer}{n}",
+            event_time=T0 + n,
+            channel="web",
+            customer_id=customer,
+            query="x",
+            result_count=0,
+        )
+        for n in range(2)
+    ]
 
 
 def _await_offer_for(settings: Settings, customer: str, group: str) -> None:
@@ -87,14 +103,26 @@ def _await_offer_for(settings: Settings, customer: str, group: str) -> None:
 @pytest.fixture
 def running_flow(kafka_settings: Settings, redis_prefix: str, tmp_path) -> Iterator[None]:
     """`insession run` in its own process, on this run's topics, until the test ends."""
-    env = {**os.environ, "INSESSION_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-           "INSESSION_REDIS_PREFIX": redis_prefix, "INSESSION_EPOCH_MS": "20",
-           "INSESSION_POLICY": "baseline"}  # the journey asserts the baseline's choices
-    env.update({f"INSESSION_TOPIC_{stream.upper()}": topic
-                for stream, topic in kafka_settings.topics.items()})
+    env = {
+        **os.environ,
+        "INSESSION_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "INSESSION_REDIS_PREFIX": redis_prefix,
+        "INSESSION_EPOCH_MS": "20",
+        "INSESSION_POLICY": "baseline",
+    }  # the journey asserts the baseline's choices
+    env.update(
+        {
+            f"INSESSION_TOPIC_{stream.upper()}": topic
+            for stream, topic in kafka_settings.topics.items()
+        }
+    )
     log = (tmp_path / "run.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "insession.cli", "run", "--from-beginning"],
-                               env=env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "insession.cli", "run", "--from-beginning"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     yield
     process.send_signal(signal.SIGINT)
     try:
@@ -105,7 +133,10 @@ def running_flow(kafka_settings: Settings, redis_prefix: str, tmp_path) -> Itera
 
 
 def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
-    kafka_settings: Settings, redis_client: redis.Redis, redis_prefix: str, run_id: str,
+    kafka_settings: Settings,
+    redis_client: redis.Redis,
+    redis_prefix: str,
+    run_id: str,
     running_flow: None,
 ) -> None:
     producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
@@ -121,19 +152,28 @@ def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
     offers = [decode(m.value()) for m in offers_msgs]
     assert all(isinstance(o, Offer) for o in offers)
     assert len({o.offer_id for o in offers}) == len(offers), "no duplicate offer ids"
-    assert all(m.key().decode() == o.partition_key()
-               for m, o in zip(offers_msgs, offers, strict=True))
+    assert all(
+        m.key().decode() == o.partition_key() for m, o in zip(offers_msgs, offers, strict=True)
+    )
     personal = {(o.customer_id, o.action_id) for o in offers}
     assert ("c-1", "variant-cheaper") in personal, "consented, stitched hesitation"
-    assert not any(o.customer_id == "c-3" and o.kind in ("product", "discount", "free_delivery")
-                   for o in offers), "no personalised offer without consent"
+    assert not any(
+        o.customer_id == "c-3" and o.kind in ("product", "discount", "free_delivery")
+        for o in offers
+    ), "no personalised offer without consent"
     assert any(o.customer_id == "c-2" and o.kind == "help" for o in offers)
 
-    letters = [decode(m.value()) for m in
-               _consume_all(kafka_settings, "dead_letter", f"dlq-{run_id}", len(BAD))]
+    letters = [
+        decode(m.value())
+        for m in _consume_all(kafka_settings, "dead_letter", f"dlq-{run_id}", len(BAD))
+    ]
     assert len(letters) == len(BAD) and all(isinstance(d, DeadLetter) for d in letters)
-    assert {d.reason for d in letters} == {"invalid_json", "missing_field", "empty",
-                                           "not_an_object"}
+    assert {d.reason for d in letters} == {
+        "invalid_json",
+        "missing_field",
+        "empty",
+        "not_an_object",
+    }
     assert all(d.source_topic == kafka_settings.topic("clickstream") for d in letters)
 
     layout = MirrorLayout(prefix=redis_prefix)
@@ -147,15 +187,21 @@ def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
 
 
 def test_simulated_traffic_through_kafka(
-    kafka_settings: Settings, redis_client: redis.Redis, redis_prefix: str, run_id: str,
+    kafka_settings: Settings,
+    redis_client: redis.Redis,
+    redis_prefix: str,
+    run_id: str,
     running_flow: None,
 ) -> None:
     config = SimulationConfig(seed=3, customers=60, malformed_rate=0.02, erasure_rate=0.05)
     items = list(simulate(config))
     events = [item for item in items if not isinstance(item, bytes)]
     malformed = len(items) - len(events)
-    consented = {e.customer_id for e in events if isinstance(e, Consent) and e.granted
-                 and e.purpose == "personalisation"}
+    consented = {
+        e.customer_id
+        for e in events
+        if isinstance(e, Consent) and e.granted and e.purpose == "personalisation"
+    }
     erased = {e.customer_id for e in events if isinstance(e, ErasureRequest)}
     assert malformed > 0 and consented and erased
 
@@ -168,8 +214,9 @@ def test_simulated_traffic_through_kafka(
     _produce(producer, kafka_settings, _warm_up("sentinel"), 0)
     _await_offer_for(kafka_settings, "sentinel", f"sentinel-{run_id}")
 
-    offers = [decode(m.value()) for m in
-              _consume_all(kafka_settings, "offers", f"sim-{run_id}", 10)]
+    offers = [
+        decode(m.value()) for m in _consume_all(kafka_settings, "offers", f"sim-{run_id}", 10)
+    ]
     offers = [o for o in offers if o.customer_id not in ("warm", "sentinel")]
     assert len(offers) > 20
     assert len({o.offer_id for o in offers}) == len(offers), "no duplicate offer ids"

@@ -4,10 +4,6 @@ the default outcome, the model survives a restart, and the control group stays p
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +17,7 @@ from insession.pipeline import default_catalogue
 from insession.settings import Settings
 from schemas.codec import decode, encode
 from schemas.events import STREAMS, Consent, Event, Offer, OfferFeedback, Search
+from tests.integration.fault_scenarios import RunningFlow
 from tests.kafka_io import consume
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
@@ -29,53 +26,33 @@ STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds
 HOUR_MS = 3_600_000
 
 
-class Flow:
-    """`insession run` as its own process, started and stopped (SIGINT) by the test."""
-
-    def __init__(self, settings: Settings, prefix: str, log: Path, **env: str) -> None:
-        self.env = {
-            **os.environ,
-            "INSESSION_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-            "INSESSION_REDIS_PREFIX": prefix,
-            "INSESSION_EPOCH_MS": "20",
-            "INSESSION_MODEL_SYNC_S": "0.2",
-            **{f"INSESSION_TOPIC_{s.upper()}": t for s, t in settings.topics.items()},
-            **env,
-        }
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self, *args: str) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "insession.cli", "run", *args],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )
-
-    def stop(self) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-
 def _send(producer: Producer, settings: Settings, events: list[Event]) -> None:
     for event in events:
-        producer.produce(settings.topic(STREAM_OF[event.type]), encode(event),
-                         key=(event.partition_key() or "").encode())
+        producer.produce(
+            settings.topic(STREAM_OF[event.type]),
+            encode(event),
+            key=(event.partition_key() or "").encode(),
+        )
     assert producer.flush(30) == 0
 
 
 def _struggle(customer: str, at_ms: int, tag: str) -> list[Event]:
     """Two failed searches: a help offer (no consent needed), after a consent grant."""
     return [
-        Consent(event_id=f"{tag}-c", event_time=at_ms, channel="web", customer_id=customer,
-                granted=True),
-        *(Search(event_id=f"{tag}-s{n}", event_time=at_ms + 1_000 * (n + 1), channel="web",
-                 customer_id=customer, query="delivery", result_count=0) for n in range(2)),
+        Consent(
+            event_id=f"{tag}-c", event_time=at_ms, channel="web", customer_id=customer, granted=True
+        ),
+        *(
+            Search(
+                event_id=f"{tag}-s{n}",
+                event_time=at_ms + 1_000 * (n + 1),
+                channel="web",
+                customer_id=customer,
+                query="delivery",
+                result_count=0,
+            )
+            for n in range(2)
+        ),
     ]
 
 
@@ -112,59 +89,83 @@ def _await_updates(client: redis.Redis, key: str, arm: str, at_least: int) -> di
 
 
 @pytest.fixture
-def flow(kafka_settings: Settings, redis_prefix: str, tmp_path: Path) -> Iterator[Flow]:
-    flow = Flow(kafka_settings, redis_prefix, tmp_path / "run.log",
-                INSESSION_POLICY="thompson", INSESSION_CONTROL_SHARE="0.5")
+def flow(flow_settings: Settings, redis_prefix: str, tmp_path: Path) -> Iterator[RunningFlow]:
+    flow = RunningFlow(
+        flow_settings,
+        tmp_path / "run.log",
+        env={
+            "INSESSION_POLICY": "thompson",
+            "INSESSION_CONTROL_SHARE": "0.5",
+            "INSESSION_MODEL_SYNC_S": "0.2",
+        },
+    )
     yield flow
-    if flow.process is not None and flow.process.poll() is None:
-        flow.stop()
+    flow.stop()
 
 
 def test_feedback_teaches_the_model_which_survives_a_restart(
-    kafka_settings: Settings, redis_client: redis.Redis, redis_prefix: str, run_id: str,
-    flow: Flow,
+    flow_settings: Settings,
+    redis_client: redis.Redis,
+    redis_prefix: str,
+    run_id: str,
+    flow: RunningFlow,
 ) -> None:
-    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    producer = Producer({"bootstrap.servers": flow_settings.bootstrap_servers})
     model_key = f"{redis_prefix}model:thompson"
     now = int(time.time() * 1000)
     people = {f"shopper-{n}" for n in range(8)}
-    flow.start("--from-beginning")
+    flow.start()
 
     # Recent decisions wait for feedback; a decision made two hours ago is past its window.
-    _send(producer, kafka_settings, [e for p in sorted(people) for e in _struggle(p, now, p)])
-    _send(producer, kafka_settings, _struggle("old-timer", now - 2 * HOUR_MS, "old"))
-    first = _offers_for(kafka_settings, people | {"old-timer"}, f"first-{run_id}")
+    _send(producer, flow_settings, [e for p in sorted(people) for e in _struggle(p, now, p)])
+    _send(producer, flow_settings, _struggle("old-timer", now - 2 * HOUR_MS, "old"))
+    first = _offers_for(flow_settings, people | {"old-timer"}, f"first-{run_id}")
     assert all(0.0 < o.probability <= 1.0 and o.model_version for o in first.values())
     groups = {p: o.model_version == "control-random" for p, o in first.items()}
     assert len(set(groups.values())) == 2, "half the shoppers are in the control group"
 
     old = first.pop("old-timer")
     expired = _await_updates(redis_client, model_key, old.action_id, 1)
-    base_rate = default_catalogue(kafka_settings).by_id(old.action_id).base_rate
+    base_rate = default_catalogue(flow_settings).by_id(old.action_id).base_rate
     assert expired["mean"][-1] < base_rate, "no response: the arm's bias fell below its prior"
 
     accepted = first["shopper-0"]
     before = _arm(redis_client, model_key, accepted.action_id)
     before_updates = before["updates"] if before else 0
     before_bias = (
-        before["mean"][-1] if before
-        else default_catalogue(kafka_settings).by_id(accepted.action_id).base_rate
+        before["mean"][-1]
+        if before
+        else default_catalogue(flow_settings).by_id(accepted.action_id).base_rate
     )
-    _send(producer, kafka_settings, [OfferFeedback(
-        event_id="fb-1", event_time=now + 10_000, channel="web", customer_id="shopper-0",
-        offer_id=accepted.offer_id, outcome="accepted", value=40.0,
-    )])
+    _send(
+        producer,
+        flow_settings,
+        [
+            OfferFeedback(
+                event_id="fb-1",
+                event_time=now + 10_000,
+                channel="web",
+                customer_id="shopper-0",
+                offer_id=accepted.offer_id,
+                outcome="accepted",
+                value=40.0,
+            )
+        ],
+    )
     learned = _await_updates(redis_client, model_key, accepted.action_id, before_updates + 1)
     assert learned["mean"][-1] > before_bias, "acceptance raised the arm's bias weight"
 
     total = sum(orjson.loads(v)["updates"] for v in redis_client.hvals(model_key))
     flow.stop()
-    flow.start()  # from the end of the topics: only new traffic, with the model from Redis
+    flow.start(from_beginning=False)  # only new traffic, with the model from Redis
     time.sleep(3)
     later = now + 3 * HOUR_MS  # a new session for everyone
-    _send(producer, kafka_settings,
-          [e for p in sorted(people) for e in _struggle(p, later, f"{p}-again")])
-    second = _offers_for(kafka_settings, people, f"second-{run_id}", since=later)
+    _send(
+        producer,
+        flow_settings,
+        [e for p in sorted(people) for e in _struggle(p, later, f"{p}-again")],
+    )
+    second = _offers_for(flow_settings, people, f"second-{run_id}", since=later)
     for person, offer in second.items():
         assert offer.offer_id != first[person].offer_id
         assert (offer.model_version == "control-random") == groups[person], person

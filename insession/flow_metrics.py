@@ -1,0 +1,101 @@
+"""What the running flow tells its metrics: the taps between the flow and `FlowMetrics`.
+
+The flow calls these from inspect steps, sinks and its Kafka source; each turns what passed
+by into facade calls (`insession.metrics`). Kept apart from the facade so the facade knows
+nothing of outcomes or events, and apart from the flow so its wiring stays a few lines.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+
+from insession.metrics import FlowMetrics
+from operators.customer_step import REWARD_WINDOW, Outcome
+from operators.learning import ModelHub, group_of
+from operators.routing import Routed
+from schemas.events import STREAMS, DeadLetter
+
+STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
+STATE_EVERY_S = 1.0
+"""How often the customer and session gauges are recounted (a pass over the people seen)."""
+
+
+class FlowTap:
+    """Feeds one process's `FlowMetrics` from the flow's streams and connectors."""
+
+    def __init__(
+        self, metrics: FlowMetrics, hub: ModelHub, session_gap_ms: int, *, live: bool = True
+    ) -> None:
+        self.metrics = metrics
+        self.hub = hub
+        self.session_gap_ms = session_gap_ms
+        self.live = live
+        self._last_event: dict[str, int] = {}
+        self._latest = 0
+        self._next_count = 0.0
+        self._lock = threading.Lock()
+        metrics.model(hub.name, hub.version)
+
+    def event_in(self, _step: str, item: Routed) -> None:
+        """An input event that decoded (inspect step after decode)."""
+        event = item.event
+        self.metrics.event_in(STREAM_OF[event.type], event.channel)
+
+    def dead_letter(self, _step: str, letter: DeadLetter) -> None:
+        self.metrics.dead_letter(letter.reason)
+
+    def outcomes(self, outcomes: Iterable[Outcome]) -> None:
+        """Decisions, offers, closed decisions and state size (a sink on the outcomes)."""
+        metrics = self.metrics
+        now_ms = int(time.time() * 1000)
+        learned = 0
+        with self._lock:
+            for outcome in outcomes:
+                for example in outcome.examples:
+                    learned += 1
+                    metrics.learning_example(example.outcome, example.reason)
+                    metrics.outcome(group_of(example.model_version), example.outcome)
+                if outcome.event_type == REWARD_WINDOW:
+                    continue
+                if outcome.erased:
+                    self._last_event.pop(outcome.person, None)
+                    continue
+                self._last_event[outcome.person] = outcome.event_time
+                self._latest = max(self._latest, outcome.event_time)
+                if outcome.decision_reason == "replayed":
+                    continue
+                metrics.decision(outcome.decision_reason or "none", outcome.seconds)
+                offer = outcome.offer
+                if offer is not None:
+                    group = group_of(offer.model_version)
+                    if self.live:
+                        metrics.offer(offer.kind, group, offer.event_time, now_ms)
+                    else:
+                        metrics.offer(offer.kind, group)
+                    if group == "fallback":
+                        metrics.fallback(offer.reason_codes[0].split(":", 1)[-1])
+            if learned:
+                metrics.model(self.hub.name, self.hub.version, learned)
+            self._count_state()
+        metrics.beat()
+
+    def _count_state(self) -> None:
+        clock = time.monotonic()
+        if clock < self._next_count:
+            return
+        self._next_count = clock + STATE_EVERY_S
+        cutoff = self._latest - self.session_gap_ms
+        sessions = sum(1 for at in self._last_event.values() if at >= cutoff)
+        self.metrics.state_size(len(self._last_event), sessions)
+
+    def consumer_lag(self, topic: str, partition: int, lag: int) -> None:
+        """From the Kafka source after each poll: the partition's lag, and a heartbeat."""
+        self.metrics.consumer_lag(topic, partition, lag)
+        self.metrics.beat()
+
+    def redis_batch(self, commands: int, ok: bool, pending: int) -> None:
+        """From the mirror sink after each batch."""
+        self.metrics.redis_batch(commands, ok)
+        self.metrics.redis_pending(pending)
