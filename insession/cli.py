@@ -117,6 +117,16 @@ def default_simulation(settings: Settings) -> Path:
 
 
 def _replay(args: argparse.Namespace, settings: Settings) -> int:
+    from insession.recording import RecordingError
+
+    try:
+        return _replay_paths(args, settings)
+    except RecordingError as bad:
+        print(f"insession replay: {bad}", file=sys.stderr)
+        return 2
+
+
+def _replay_paths(args: argparse.Namespace, settings: Settings) -> int:
     paths = _replay_inputs(args, settings)
     if paths is None:
         return 2

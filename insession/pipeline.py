@@ -175,9 +175,13 @@ def _offer_order(line: bytes) -> tuple[int, str]:
     return offer["decided_at"], offer["offer_id"]
 
 
-def _dead_letter_order(line: bytes) -> tuple[str, int]:
+def _dead_letter_order(line: bytes) -> tuple[str, int, int]:
     letter = orjson.loads(line)
-    return letter["source_topic"], letter["source_offset"] or 0
+    return (
+        letter["source_topic"],
+        letter["source_partition"] or 0,
+        letter["source_offset"] or 0,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -109,3 +109,14 @@ def test_a_newer_recording_format_is_refused_by_name(tmp_path: Path) -> None:
 
     with pytest.raises(RecordingError, match=r"future\.jsonl:1: recording format 2"):
         list(read_messages(path))
+
+
+def test_replay_names_the_file_and_line_of_an_unreadable_recording(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from insession.cli import main
+
+    bad = tmp_path / "future.jsonl"
+    bad.write_text('{"insession_recording": 99}\n')
+    assert main(["replay", str(bad), "--out", str(tmp_path / "out")]) == 2
+    assert f"{bad}:1: recording format 99" in capsys.readouterr().err
