@@ -25,7 +25,7 @@ class _ArmLearner(StatefulBatchLogic[LearningExample, ArmUpdate, dict[str, Any]]
         self.arm: str | None = None
         if resume is not None:
             self.arm = resume["arm"]
-            self.hub.import_arm(resume["arm"], resume["state"])
+            self.hub.own(resume["arm"], resume["state"])
 
     def on_batch(self, values: list[LearningExample]) -> tuple[Iterable[ArmUpdate], bool]:
         self.arm = values[0].action_id

@@ -11,6 +11,7 @@ each input partition is epoch k + 1, so the outputs are the same with any worker
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -29,15 +30,55 @@ Step = Callable[[S | None, X], tuple[S | None, list[W]]]
 
 
 @dataclass(frozen=True, slots=True)
-class Timer(Generic[S, W]):
-    """A per-key timer: `due(state)` says when (epoch ms) `fire(state, now_ms)` has work.
+class Timer(Generic[S, X, W]):
+    """A per-key timer: `due(state)` says when (epoch ms, event time) `fire(state, now_ms)`
+    has work; `event_time(item)` is an input item's event time.
 
-    Live flows fire it on the wall clock; strict (replay) flows only at the end of input, with
-    `now_ms=None`, so that their outputs never depend on how fast the replay ran.
+    Live flows fire it on the stream's clock (`StreamClock`): the event time the worker has
+    reached, running on with the wall clock while no events come. A flow catching up on a
+    backlog so never fires a timer before the events that precede it were read. Strict
+    (replay) flows fire it only at the end of input, with `now_ms=None`, so that their
+    outputs never depend on how fast the replay ran.
     """
 
     due: Callable[[S], int | None]
     fire: Callable[[S, int | None], tuple[S, list[W]]]
+    event_time: Callable[[X], int]
+
+
+IDLE_AFTER_S = 5.0
+"""A stream quiet for this long is idle: its clock runs on with the wall clock."""
+RECHECK = timedelta(seconds=1)
+"""How soon a timer due on the wall clock, but not yet on the stream's clock, is looked at."""
+
+
+class StreamClock:
+    """The event time a worker's stream has reached; after `IDLE_AFTER_S` without progress it
+    advances with the wall clock (a quiet shop's reward windows still end)."""
+
+    __slots__ = ("_at_ms", "_moved_at")
+
+    def __init__(self) -> None:
+        self._at_ms = 0
+        self._moved_at = time.monotonic()
+
+    def saw(self, event_ms: int) -> None:
+        if event_ms > self._at_ms:
+            self._at_ms = event_ms
+            self._moved_at = time.monotonic()
+
+    def now_ms(self) -> int:
+        wall_ms = int(time.time() * 1000)
+        if self._at_ms == 0:
+            return wall_ms
+        quiet_s = time.monotonic() - self._moved_at
+        if quiet_s < IDLE_AFTER_S:
+            return min(self._at_ms, wall_ms)
+        return min(self._at_ms + int((quiet_s - IDLE_AFTER_S) * 1000), wall_ms)
+
+
+# One clock per ordered step build and worker thread (see `_HIGHEST_EPOCH` for the key).
+_CLOCKS: dict[tuple[str, int], StreamClock] = {}
 
 
 # Highest epoch each ordered step of each built flow has seen on each worker thread. Keyed by
@@ -55,7 +96,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         resume: tuple[S | None, dict[int, list[X]]] | None,
         flush_after: timedelta | None,
         strict: bool,
-        timer: Timer[S, W] | None = None,
+        timer: Timer[S, X, W] | None = None,
     ) -> None:
         self.epoch_key = epoch_key
         self.strict = strict
@@ -86,12 +127,23 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         where = (self.epoch_key, threading.get_ident())
         if top > _HIGHEST_EPOCH.get(where, 0):
             _HIGHEST_EPOCH[where] = top
+        if self.timer is not None and not self.strict:
+            clock = self._clock()
+            for value in values:
+                clock.saw(self.timer.event_time(value))
         return self._release(below=self._highest() if self.strict else None)
+
+    def _clock(self) -> StreamClock:
+        where = (self.epoch_key, threading.get_ident())
+        clock = _CLOCKS.get(where)
+        if clock is None:
+            clock = _CLOCKS[where] = StreamClock()
+        return clock
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
         out, keep = self._release(below=self._highest())
         if self.timer is not None and not self.strict and self.state is not None:
-            now_ms = int(datetime.now(UTC).timestamp() * 1000)
+            now_ms = self._clock().now_ms()
             due = self.timer.due(self.state)
             if due is not None and due <= now_ms:
                 self.state, fired = self.timer.fire(self.state, now_ms)
@@ -100,7 +152,9 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
 
     def on_eof(self) -> tuple[Iterable[W], bool]:
         out, keep = self._release(below=None)
-        if self.timer is not None and self.state is not None:
+        # A replay's input has ended for good; a live flow stopped at the end of its topics
+        # (`--no-tail`) has not: its pending decisions stay open for the next run.
+        if self.timer is not None and self.strict and self.state is not None:
             self.state, fired = self.timer.fire(self.state, None)
             out.extend(fired)
         return out, keep
@@ -112,7 +166,10 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         if self.timer is not None and not self.strict and self.state is not None:
             due = self.timer.due(self.state)
             if due is not None:
+                wall = datetime.now(UTC)
                 when = datetime.fromtimestamp(due / 1000, UTC)
+                if when <= wall and due > self._clock().now_ms():
+                    when = wall + RECHECK  # due by the wall clock, not yet by the stream's
                 at = when if at is None else min(at, when)
         return at
 
@@ -136,7 +193,7 @@ def ordered_stateful(
     sort_key: Callable[[X], Any],
     flush_after: timedelta | None = None,
     strict: bool = True,
-    timer: Timer[Any, W] | None = None,
+    timer: Timer[Any, X, W] | None = None,
 ) -> KeyedStream[W]:
     """Like `op.stateful_flat_map`, but each key sees its items sorted by `sort_key` per epoch.
 

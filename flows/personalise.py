@@ -67,6 +67,10 @@ def _to_customer(item: Routed) -> Routed:
     return item
 
 
+def _event_time(item: Routed) -> int:
+    return item.event.event_time
+
+
 def _person_key(item: Routed) -> str:
     return item.person
 
@@ -114,7 +118,7 @@ def build_flow(
     people = op.merge("people", op.map("stitched", stitched, _value), customer_only)
 
     by_person = op.key_on("by_person", people, _person_key)
-    windows = Timer(next_window_end, partial(close_windows, engine))
+    windows = Timer(next_window_end, partial(close_windows, engine), _event_time)
     decided = ordered_stateful(
         "customer",
         by_person,

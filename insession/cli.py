@@ -171,19 +171,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
+    from insession.metrics import FlowMetrics
     from insession.pipeline import kafka_flow, tune_garbage_collector
     from insession.recovery import prepare_recovery
 
     recovery_dir = args.recovery_dir if args.recovery_dir is not None else settings.recovery_dir
     metrics_port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
-    metrics, server = _serve_run_metrics(settings, metrics_port, redis=not args.no_redis)
+    metrics = FlowMetrics() if metrics_port else None
     recovery = None
     if recovery_dir:
-        resumed = prepare_recovery(Path(recovery_dir), args.workers)
+        try:
+            resumed = prepare_recovery(Path(recovery_dir), args.workers)
+        except ValueError as bad:
+            print(f"insession run: {bad}", file=sys.stderr)
+            return 2
         recovery = RecoveryConfig(Path(recovery_dir))
         print(
             f"insession run: recovery in {recovery_dir} "
-            f"({'resuming from its snapshots' if resumed else 'new'})",
+            f"({'resuming from it if it holds a snapshot' if resumed else 'new'})",
             file=sys.stderr,
         )
     flow = kafka_flow(
@@ -194,6 +199,13 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         durable=recovery is not None,
         metrics=metrics,
     )
+    server = None
+    if metrics is not None:
+        try:
+            server = _serve_run_metrics(metrics, settings, metrics_port, redis=not args.no_redis)
+        except OSError as taken:
+            print(f"insession run: {taken} (set --metrics-port)", file=sys.stderr)
+            return 2
     tune_garbage_collector()
     print(
         f"insession run: reading {settings.bootstrap_servers}, {args.workers} worker(s)"
@@ -216,20 +228,17 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve_run_metrics(
-    settings: Settings, port: int, *, redis: bool
-) -> tuple[FlowMetrics | None, MetricsServer | None]:
-    """The flow's metrics and their HTTP server, with readiness checks on Kafka (and Redis)."""
-    if port == 0:
-        return None, None
+    metrics: FlowMetrics, settings: Settings, port: int, *, redis: bool
+) -> MetricsServer:
+    """The flow's metrics over HTTP, with readiness checks on Kafka (and Redis)."""
     from insession.kafka_admin import broker_ready
-    from insession.metrics import FlowMetrics, serve_metrics
+    from insession.metrics import serve_metrics
     from insession.services import redis_ready
 
-    metrics = FlowMetrics()
     checks = {"kafka": lambda: broker_ready(settings.bootstrap_servers)}
     if redis:
         checks["redis"] = lambda: redis_ready(settings)
-    return metrics, serve_metrics(metrics, settings.metrics_host, port, checks)
+    return serve_metrics(metrics, settings.metrics_host, port, checks)
 
 
 def _convert(args: argparse.Namespace, settings: Settings) -> int:

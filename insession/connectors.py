@@ -15,7 +15,7 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
 from insession.pacing import MAX_SPEED, Pacer, Speed, recorded_time
@@ -243,51 +243,86 @@ class JsonLinesSink(DynamicSink[Contract]):
 
 class _KafkaPartition(StatelessSinkPartition[Contract]):
     def __init__(
-        self, producer: Producer, topic: str, key: Callable[[Contract], str | None]
+        self,
+        producer: Producer,
+        topic: str,
+        key: Callable[[Contract], str | None],
+        durable: bool,
     ) -> None:
         self.producer = producer
         self.topic = topic
         self.key = key
+        self.durable = durable
 
     def write_batch(self, items: list[Contract]) -> None:
         for item in items:
             key = self.key(item)
             self.producer.produce(self.topic, encode(item), key=key.encode() if key else None)
-        # Serve delivery callbacks without waiting: a synchronous flush per batch would put a
-        # broker round trip on every batch's path and make offers queue behind each other.
-        self.producer.poll(0)
+        deliver(self.producer, self.durable)
 
     def close(self) -> None:
         self.producer.flush()
 
 
-def producer_config(bootstrap_servers: str) -> dict[str, object]:
+DURABLE_FLUSH_TIMEOUT_S = 30.0
+
+
+def deliver(producer: Producer, durable: bool) -> None:
+    """After a batch is produced: with `durable`, wait for the broker's acknowledgement (so a
+    Bytewax snapshot never covers what is still in the producer's buffer); otherwise serve
+    delivery callbacks without waiting, so batches do not queue behind a round trip."""
+    if durable:
+        left = producer.flush(DURABLE_FLUSH_TIMEOUT_S)
+        if left:
+            raise RuntimeError(f"{left} message(s) not acknowledged by Kafka in time")
+    else:
+        producer.poll(0)
+
+
+def producer_config(
+    bootstrap_servers: str, on_error: Callable[[str], None] | None = None
+) -> dict[str, object]:
     """The flow's producers: idempotent (a retried send is not written twice), batched for at
-    most 1 ms, compressed."""
-    return {
+    most 1 ms, compressed; `on_error(topic)` hears of every message that failed delivery."""
+    config: dict[str, object] = {
         "bootstrap.servers": bootstrap_servers,
         "enable.idempotence": True,
         "linger.ms": 1,
         "compression.type": "lz4",
     }
+    if on_error is not None:
+
+        def delivered(error: KafkaError | None, message: Message) -> None:
+            if error is not None:
+                on_error(message.topic() or "")
+
+        config["on_delivery"] = delivered
+    return config
 
 
 class ContractKafkaSink(DynamicSink[Contract]):
     """Produces contracts to one topic, keyed (e.g. by customer) for partition affinity.
 
     Produces asynchronously (librdkafka batches for at most `linger.ms`) and flushes when the
-    flow stops.
+    flow stops; with `durable` (recovery on), each batch waits for the broker's ack.
     """
 
     def __init__(
-        self, bootstrap_servers: str, topic: str, key: Callable[[Contract], str | None]
+        self,
+        bootstrap_servers: str,
+        topic: str,
+        key: Callable[[Contract], str | None],
+        *,
+        durable: bool = False,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
-        self.config = producer_config(bootstrap_servers)
+        self.config = producer_config(bootstrap_servers, on_error)
         self.topic = topic
         self.key = key
+        self.durable = durable
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaPartition:
-        return _KafkaPartition(Producer(self.config), self.topic, self.key)
+        return _KafkaPartition(Producer(self.config), self.topic, self.key, self.durable)
 
 
 class _TallyPartition(StatelessSinkPartition[Outcome]):

@@ -26,11 +26,9 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from confluent_kafka import Producer
 
 from insession.breaker import Breaker
-from insession.connectors import producer_config
+from insession.connectors import deliver, producer_config
 from schemas.codec import encode
 from schemas.events import Offer
-
-DURABLE_FLUSH_TIMEOUT_S = 30.0
 
 
 @dataclass(slots=True)
@@ -51,7 +49,7 @@ class OfferLedger:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
-        self.breaker = breaker or Breaker(pause_s=1.0)
+        self.breaker = breaker or Breaker(pause_s=5.0)
         self.counters = LedgerCounters()
 
     def key(self, offer_id: str) -> str:
@@ -98,12 +96,7 @@ class _LedgerPartition(StatelessSinkPartition[Offer]):
         for offer, raw in zip(items, self.ledger.settle(items), strict=True):
             key = offer.partition_key()
             self.producer.produce(self.topic, raw, key=key.encode() if key else None)
-        if self.durable:
-            left = self.producer.flush(DURABLE_FLUSH_TIMEOUT_S)
-            if left:
-                raise RuntimeError(f"{left} offer(s) not acknowledged by Kafka in time")
-        else:
-            self.producer.poll(0)
+        deliver(self.producer, self.durable)
 
     def close(self) -> None:
         self.producer.flush()
@@ -120,8 +113,9 @@ class LedgerOffersSink(DynamicSink[Offer]):
         ledger: Callable[[], OfferLedger],
         *,
         durable: bool = False,
+        on_error: Callable[[str], None] | None = None,
     ) -> None:
-        self.config = producer_config(bootstrap_servers)
+        self.config = producer_config(bootstrap_servers, on_error)
         self.topic = topic
         self.ledger = ledger
         self.durable = durable

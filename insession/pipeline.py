@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import gc
+import os
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -53,6 +55,8 @@ from operators.session import SessionConfig
 from operators.summary import customer_summary
 from schemas.events import Contract, Event
 
+LIVE_MODEL = "live"
+"""The model namespace every `insession run` process shares in Redis."""
 LIVE_CONSUMER_CONFIG = {
     # librdkafka lets the broker hold a fetch up to 500 ms by default; 50 ms bounds the wait
     # of a quiet partition without making idle consumers poll the broker constantly.
@@ -80,12 +84,15 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(50_000, 50, 1000)
 
 
-def load_engine(settings: Settings, *, redis_model: bool = False) -> Personaliser:
+def load_engine(
+    settings: Settings, *, redis_model: bool = False, model_namespace: str = LIVE_MODEL
+) -> Personaliser:
     """The decision engine the settings describe: catalogue, policy, session gap.
 
     The model is restored from `settings.model_snapshot` when that file exists, and with
-    `redis_model` it is shared with other processes through Redis (newer arms found there
-    are loaded at once).
+    `redis_model` it is shared through Redis with the other processes of the same model
+    namespace (live runs share `live`; each replay has one of its own): what they published
+    is loaded at once, and newer arms every `model_sync_s` from then on.
     """
     catalogue = default_catalogue(settings)
     policy = build_policy(
@@ -97,11 +104,13 @@ def load_engine(settings: Settings, *, redis_model: bool = False) -> Personalise
     store = None
     if redis_model and policy.learner is not None:
         client = flow_client(settings.redis_url)
-        store = RedisModelStore(client, settings.redis_prefix, policy.name)
+        namespace = settings.model_namespace or model_namespace
+        store = RedisModelStore(client, settings.redis_prefix, f"{namespace}:{policy.name}")
     hub = ModelHub(policy, store, sync_every_s=settings.model_sync_s)
     if settings.model_snapshot:
         load_snapshot(hub, Path(settings.model_snapshot))
     hub.sync()
+    hub.start_sync()
     return Personaliser(
         catalogue=catalogue,
         policy=policy,
@@ -115,10 +124,12 @@ def load_engine(settings: Settings, *, redis_model: bool = False) -> Personalise
 
 
 def save_model(settings: Settings, engine: Personaliser) -> Path | None:
-    """Write the model snapshot the settings name (replays call this at the end)."""
+    """Write the model snapshot the settings name (replays call this at the end; of a
+    cluster, process 0 does, after loading the arms the other processes published)."""
     if not settings.model_snapshot or not engine.model.learns:
         return None
     path = Path(settings.model_snapshot)
+    engine.model.sync()
     save_snapshot(engine.model, [o.action_id for o in engine.catalogue.offers], path)
     return path
 
@@ -208,7 +219,7 @@ def replay_flow(
     As one process of a cluster, it leaves its part files and statistics in `out_dir` for
     `replay_cluster` to join, and returns None.
     """
-    engine = load_engine(settings, redis_model=mirror)
+    engine = load_engine(settings, redis_model=mirror, model_namespace=_replay_namespace())
     offers = JsonLinesSink(out_dir / "offers.jsonl")
     dead_letters = JsonLinesSink(out_dir / "dead-letters.jsonl")
     stats = FlowStats()
@@ -236,7 +247,9 @@ def replay_flow(
         epoch_interval=timedelta(0),
     )
     seconds = time.perf_counter() - started
-    save_model(settings, engine)
+    engine.model.stop_sync()
+    if cluster is None or cluster.process_id == 0:
+        save_model(settings, engine)
     if cluster is not None:
         stats.save(out_dir / f"stats.part{cluster.process_id}.json")
         return None
@@ -285,6 +298,11 @@ def _wait_for_listener(port: int, process: subprocess.Popen[bytes], timeout: flo
         time.sleep(0.02)
 
 
+def _replay_namespace() -> str:
+    """A model namespace of a replay's own: it must neither load nor move the live model."""
+    return f"replay-{uuid.uuid4().hex[:12]}"
+
+
 def replay_cluster(
     paths: Sequence[Path],
     out_dir: Path,
@@ -297,6 +315,7 @@ def replay_cluster(
     """Replay with several processes on this machine (one worker each is what scales here)."""
     ports = _free_ports(processes)
     addresses = ";".join(f"127.0.0.1:{port}" for port in ports)
+    namespace = os.environ.get("INSESSION_MODEL_NAMESPACE") or _replay_namespace()
     for stale in out_dir.glob("stats.part*.json"):
         stale.unlink()
     started = time.perf_counter()
@@ -321,7 +340,9 @@ def replay_cluster(
         ]
         if mirror:
             command.append("--redis")
-        children.append(subprocess.Popen(command))
+        # One model namespace for the whole cluster, of its own (not the live model's).
+        env = {**os.environ, "INSESSION_MODEL_NAMESPACE": namespace}
+        children.append(subprocess.Popen(command, env=env))
         if process_id == 0:
             _wait_for_listener(ports[0], children[0])
     failed = [i for i, child in enumerate(children) if child.wait() != 0]
@@ -364,6 +385,7 @@ def kafka_flow(
         if metrics is not None
         else None
     )
+    produce_error = metrics.produce_error if metrics is not None else None
     source = LiveKafkaSource(
         settings.bootstrap_servers,
         [settings.topic(s) for s in INPUT_STREAMS],
@@ -384,14 +406,23 @@ def kafka_flow(
                 settings.topic("offers"),
                 partial(offer_ledger, settings, engine),
                 durable=durable,
+                on_error=produce_error,
             )
             if mirror
             else ContractKafkaSink(
-                settings.bootstrap_servers, settings.topic("offers"), _customer_key
+                settings.bootstrap_servers,
+                settings.topic("offers"),
+                _customer_key,
+                durable=durable,
+                on_error=produce_error,
             )
         ),
         dead_letters=ContractKafkaSink(
-            settings.bootstrap_servers, settings.topic("dead_letter"), lambda _: None
+            settings.bootstrap_servers,
+            settings.topic("dead_letter"),
+            lambda _: None,
+            durable=durable,
+            on_error=produce_error,
         ),
         mirror=mirror_sink(settings, engine, tap) if mirror else None,
         outcomes=CallbackSink(tap.outcomes) if tap is not None else None,

@@ -32,9 +32,10 @@ from schemas.events import Offer
 def flow_client(url: str) -> redis.Redis:
     """A client for the flow's writes: it fails fast instead of retrying (redis-py retries a
     refused connection for ~3 s by default), since the flow keeps what Redis refused and
-    tries again later itself."""
+    tries again later itself. Half a second is hundreds of times a loopback round trip, and
+    bounds what a hung server costs each caller before its breaker opens."""
     return redis.Redis.from_url(
-        url, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
     )
 
 
@@ -92,6 +93,7 @@ class MirrorCounters:
     batches: int = 0
     commands: int = 0
     errors: int = 0
+    refused: int = 0
     last_error: str = ""
 
 
@@ -155,7 +157,7 @@ class RedisMirror:
             self._queue(pipe, person, pending)
         sent = len(pipe)
         try:
-            pipe.execute()
+            results = pipe.execute(raise_on_error=False)
         except redis.RedisError as error:
             self.breaker.failed()
             with self._lock:
@@ -166,9 +168,15 @@ class RedisMirror:
             self.counters.last_error = str(error)
             self._observe(0, False)
             return 0
+        # A command Redis refuses (e.g. a key of another type) would be refused again: it is
+        # counted and dropped, not retried, so one bad key cannot hold up the mirror.
+        refused = [r for r in results if isinstance(r, redis.ResponseError)]
+        if refused:
+            self.counters.refused += len(refused)
+            self.counters.last_error = str(refused[0])
         self.counters.batches += 1
         self.counters.commands += sent
-        self._observe(sent, True)
+        self._observe(sent, not refused)
         return sent
 
     def start(self, interval_s: float = 0.05) -> None:
@@ -178,7 +186,11 @@ class RedisMirror:
             while not self._stopping:
                 self._wake.wait(interval_s)
                 self._wake.clear()
-                self.flush()
+                try:
+                    self.flush()
+                except Exception as error:  # the writer must outlive any one bad batch
+                    self.counters.errors += 1
+                    self.counters.last_error = f"{type(error).__name__}: {error}"
 
         self._writer = threading.Thread(target=run, name="redis-mirror", daemon=True)
         self._writer.start()
@@ -216,6 +228,10 @@ class RedisMirror:
         if pending.erase:
             pipe.delete(summary_key, offers_key)
         if pending.offers:
+            # LREM first: a batch resent after a timeout that Redis had in fact applied, or
+            # an offer re-emitted after a crash, is not listed twice.
+            for raw in pending.offers:
+                pipe.lrem(offers_key, 0, raw)
             pipe.lpush(offers_key, *pending.offers)
             pipe.ltrim(offers_key, 0, layout.max_offers - 1)
             pipe.expire(offers_key, layout.offers_ttl_s)

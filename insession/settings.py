@@ -56,6 +56,8 @@ class Settings:
     exploration: float = 0.3
     epsilon: float = 0.1
     model_sync_s: float = 1.0
+    model_namespace: str = ""
+    """Redis namespace of the shared model (empty: `live` for runs, a fresh one per replay)."""
     model_snapshot: str = ""
     """A JSON file the model is restored from at start and saved to at the end of a replay."""
     decision_budget_us: float = 0.0

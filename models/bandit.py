@@ -345,9 +345,12 @@ class LinearThompson(_LinearArms):
         shape = (draws, len(rows))
         if key is None:
             bins = self._rng.integers(1 << _QUANTILE_BITS, size=shape, dtype=np.uint16)
-        else:
+        elif draws * len(rows) < _KEYED_BINS:
             start = key % (_KEYED_BINS - draws * len(rows))
             bins = _keyed_bins()[start : start + draws * len(rows)].reshape(shape)
+        else:  # more draws than the table holds: a generator seeded by the key
+            rng = np.random.default_rng(key)
+            bins = rng.integers(1 << _QUANTILE_BITS, size=shape, dtype=np.uint16)
         scores = self._quantiles.take(bins)
         scores *= sd
         scores += mu

@@ -39,11 +39,13 @@ class Learner(Protocol):
 
 
 class Picked(NamedTuple):
-    """The index of the chosen offer among the candidates, its probability and its score."""
+    """The index of the chosen offer among the candidates, its probability and its score;
+    `version` names the model that chose (set by `operators.learning.ModelHub`)."""
 
     index: int
     probability: float
     score: float
+    version: str | None = None
 
 
 class Policy(Protocol):

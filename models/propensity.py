@@ -130,6 +130,10 @@ class RiverPropensity:
     ('river-logreg-60', 60)
     """
 
+    max_reward = 1.0
+    """A classifier of acceptance learns rewards in [0, 1]; larger (value-weighted) rewards are
+    capped here by the learner that feeds it (`operators.learning.ModelHub.learn`)."""
+
     def __init__(
         self,
         priors: Mapping[str, float] | None = None,

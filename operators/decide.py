@@ -178,7 +178,7 @@ def choose_offer(
         offer,
         picked.score,
         reasons,
-        policy.version,
+        picked.version or policy.version,
         rejected,
         probability=picked.probability,
     )

@@ -4,12 +4,16 @@ Every worker thread of a process decides with the same model object, so they agr
 Across processes (and restarts) the model travels arm by arm: the learner that owns an offer
 (the flow keys learning examples by action id, so each arm has exactly one owner in the
 cluster) publishes the arm's state to a `ModelStore`; the others pull newer arms from it
-every `sync_every_s`. A lock keeps a decision from reading an arm half-way through an update.
-No I/O here: the store is injected (`insession.model_store` has Redis and file stores).
+every `sync_every_s`, on a thread of their own so that no decision waits on the store. An
+arm this process learns is never loaded from the store: after a crash, the store may be
+ahead of the arm Bytewax restored, and loading it would count the replayed examples twice.
+A lock keeps a decision from reading an arm half-way through an update. No I/O here: the
+store is injected (`insession.model_store` has Redis and file stores).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import Counter
@@ -59,6 +63,7 @@ class LearningCounters:
     """Closed decisions per group."""
     synced_arms: int = 0
     published_arms: int = 0
+    bad_arms: int = 0
 
 
 def group_of(model_version: str) -> str:
@@ -87,7 +92,10 @@ class ModelHub:
         self.clock = clock
         self.counters = LearningCounters()
         self.lock = threading.RLock()
-        self._next_sync = 0.0
+        self.owned: set[str] = set()
+        """Arms learned here (this process's learners own them): never loaded from the store."""
+        self._syncing: threading.Thread | None = None
+        self._stop_sync = threading.Event()
 
     @property
     def name(self) -> str:
@@ -112,15 +120,16 @@ class ModelHub:
         key: int,
         ranks: Sequence[int] | None = None,
     ) -> Picked:
-        """The policy's choice, on a model no learner is changing at that moment."""
-        if self.store is not None and self.clock() >= self._next_sync:
-            self.sync()
+        """The policy's choice, on a model no learner is changing at that moment, with the
+        version of exactly that model."""
         with self.lock:
-            return self.policy.pick(offers, features, key, ranks)
+            picked = self.policy.pick(offers, features, key, ranks)
+            return picked._replace(version=self.policy.version)
 
     def learn(self, examples: Iterable[LearningExample]) -> list[ArmUpdate]:
         """Teach the model these closed decisions; one update per arm that changed."""
         learner = self.policy.learner
+        ceiling = getattr(learner, "max_reward", math.inf)
         touched: dict[str, None] = {}
         with self.lock:
             for example in examples:
@@ -129,8 +138,11 @@ class ModelHub:
                 self.counters.decisions[group] += 1
                 self.counters.rewards[group] += example.reward
                 if learner is not None:
-                    learner.learn(example.action_id, example.features, example.reward)
+                    # A value-weighted reward can exceed what a classifier learns from.
+                    reward = min(example.reward, ceiling)
+                    learner.learn(example.action_id, example.features, reward)
                     touched[example.action_id] = None
+            self.owned.update(touched)
             if learner is None:
                 return []
             version = self.policy.version
@@ -140,20 +152,50 @@ class ModelHub:
             ]
 
     def sync(self) -> int:
-        """Load arms that another process published with more updates than ours; how many."""
+        """Load arms another process published with more updates than ours; how many.
+
+        Arms this process owns are skipped; an arm whose published state is unreadable is
+        skipped and counted (`counters.bad_arms`), never allowed to stop decisions.
+        """
         learner = self.policy.learner
-        self._next_sync = self.clock() + self.sync_every_s
         if learner is None or self.store is None:
             return 0
         published = self.store.load()
         loaded = 0
         with self.lock:
             for arm, state in published.items():
-                if int(state.get("updates", 0)) > learner.arm_updates(arm):
-                    learner.import_arm(arm, state)
-                    loaded += 1
+                if arm in self.owned:
+                    continue
+                try:
+                    if int(state.get("updates", 0)) > learner.arm_updates(arm):
+                        learner.import_arm(arm, state)
+                        loaded += 1
+                except (TypeError, ValueError, AttributeError):
+                    self.counters.bad_arms += 1
             self.counters.synced_arms += loaded
         return loaded
+
+    def start_sync(self) -> None:
+        """Sync every `sync_every_s` from a daemon thread, until `stop_sync`."""
+        if self.store is None or self.policy.learner is None or self._syncing is not None:
+            return
+
+        def run() -> None:
+            while not self._stop_sync.wait(self.sync_every_s):
+                self.sync()
+
+        self._syncing = threading.Thread(target=run, name="model-sync", daemon=True)
+        self._syncing.start()
+
+    def stop_sync(self) -> None:
+        self._stop_sync.set()
+
+    def own(self, arm: str, state: Mapping[str, Any] | None) -> None:
+        """This process's learner owns `arm` (restored by Bytewax recovery with `state`)."""
+        with self.lock:
+            self.owned.add(arm)
+            if state is not None:
+                self.import_arm(arm, state)
 
     def publish(self, updates: Iterable[ArmUpdate]) -> None:
         """Hand updated arms to the store (the flow's sink calls this after each batch)."""

@@ -94,9 +94,10 @@ class Personaliser:
             if decision.offer is None and not isinstance(event, OfferFeedback):
                 return []
             pending = state.pending = FeedbackJoin(self.reward)
-        examples = pending.expire(event.event_time)
-        if isinstance(event, OfferFeedback):
-            examples.extend(pending.on_feedback(event))
+        # Feedback first: an answer that came after its window is then counted as late (and
+        # closes the decision as expiry would), not as feedback to an unknown offer.
+        examples = pending.on_feedback(event) if isinstance(event, OfferFeedback) else []
+        examples.extend(pending.expire(event.event_time))
         if decision.offer is not None and decision.features is not None:
             examples.extend(
                 pending.remember(decision.offer, decision.features, person=state.person)

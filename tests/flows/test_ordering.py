@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from flows.ordering import _EpochSorted, epoch_key_for
+from flows.ordering import StreamClock, _EpochSorted, epoch_key_for
 
 
 @dataclass
@@ -39,3 +40,15 @@ def test_a_new_flow_does_not_inherit_an_earlier_runs_epochs() -> None:
     later = _logic(epoch_key_for("customer"))  # a new build, same step, same thread
     out, _ = later.on_batch([Item(2, 1)])
     assert list(out) == [], "epoch 1 must wait: nothing says it is complete yet"
+
+
+def test_a_stream_catching_up_keeps_its_own_clock() -> None:
+    """Reward windows of a backlog must not close by the wall clock before its feedback is
+    read: the clock is the event time reached, never ahead of the wall clock."""
+    clock = StreamClock()
+    an_hour_ago = int(time.time() * 1000) - 3_600_000
+    clock.saw(an_hour_ago)
+    clock.saw(an_hour_ago - 5_000)  # an older event does not move it back
+    assert clock.now_ms() == an_hour_ago
+    clock.saw(int(time.time() * 1000) + 60_000)  # a producer's clock ahead of ours
+    assert clock.now_ms() <= int(time.time() * 1000)

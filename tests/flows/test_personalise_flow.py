@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
+import redis
 
 from insession.datasets import CONVERTERS, default_source
-from insession.pipeline import replay_cluster, replay_flow
+from insession.pipeline import load_engine, replay_cluster, replay_flow
 from insession.recording import read_lines, write_recording
 from insession.settings import Settings
 from schemas.codec import decode
@@ -97,3 +99,33 @@ def test_two_processes_make_the_same_offers_as_one(
     assert one.offers_path.read_bytes() == two.offers_path.read_bytes()
     assert one.stats.events == two.stats.events
     assert one.stats.offers_by_action == two.stats.offers_by_action
+
+
+@pytest.mark.data
+@pytest.mark.redis
+def test_two_processes_learn_one_model_through_redis(
+    real_recordings: list[Path],
+    tmp_path: Path,
+    redis_client: redis.Redis,
+    redis_prefix: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each offer's arm is learned by one process and published; together they are one model
+    holding every closed decision once, which a new engine loads as one version."""
+    monkeypatch.setenv("INSESSION_POLICY", "thompson")
+    monkeypatch.setenv("INSESSION_REDIS_PREFIX", redis_prefix)
+    monkeypatch.setenv("INSESSION_MODEL_NAMESPACE", "two-processes")
+    result = replay_cluster(real_recordings, tmp_path / "p2", processes=2, mirror=True)
+    learned = sum(result.stats.learning.values())
+    assert learned > 100
+    arms = {arm.decode(): orjson.loads(state) for arm, state in
+            redis_client.hgetall(f"{redis_prefix}model:two-processes:thompson").items()}
+    assert len(arms) >= 2, "arms were learned and published"
+    assert sum(state["updates"] for state in arms.values()) == learned, (
+        "every closed decision updated the shared model exactly once"
+    )
+    settings = Settings(
+        policy="thompson", redis_prefix=redis_prefix, model_namespace="two-processes"
+    )
+    engine = load_engine(settings, redis_model=True)
+    assert engine.model.version == f"thompson-{learned}"

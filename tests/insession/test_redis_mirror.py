@@ -29,8 +29,8 @@ def test_a_batch_keeps_the_last_summary_and_the_newest_offers(
     mirror = RedisMirror(redis_client, layout)
     updates = [MirrorUpdate("c-1", summary={"orders": n}, offer=_offer(n)) for n in range(5)]
     sent = mirror.write(updates)
-    # One LPUSH of the newest 3 offers, LTRIM, EXPIRE, one SET of the last summary.
-    assert sent == 4
+    # An LREM per kept offer, one LPUSH of the newest 3, LTRIM, EXPIRE, one SET of the summary.
+    assert sent == 3 + 4
     assert orjson.loads(redis_client.get(layout.summary_key("c-1"))) == {"orders": 4}
     stored = [decode(raw) for raw in redis_client.lrange(layout.offers_key("c-1"), 0, -1)]
     assert [o.offer_id for o in stored] == ["of-4", "of-3", "of-2"]
@@ -91,3 +91,24 @@ def test_updates_wait_while_redis_is_down_and_converge_when_it_answers(
     assert offers == ["of-3", "of-2"]
     assert redis_client.exists(layout.summary_key("c-2")) == 0, "the erasure was kept"
     assert redis_client.exists(layout.summary_key("c-3")) == 1
+
+
+def test_a_key_redis_refuses_is_dropped_and_the_rest_still_written(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    layout = MirrorLayout(prefix=redis_prefix)
+    redis_client.set(layout.offers_key("c-1"), "not a list")  # LPUSH on it: WRONGTYPE
+    mirror = RedisMirror(redis_client, layout)
+    assert mirror.write([MirrorUpdate("c-1", summary={"n": 1}, offer=_offer(1))]) > 0
+    assert mirror.write([MirrorUpdate("c-1", offer=_offer(2))]) > 0
+    assert mirror.pending == 0 and mirror.counters.refused >= 2
+    assert orjson.loads(redis_client.get(layout.summary_key("c-1"))) == {"n": 1}
+
+
+def test_an_offer_sent_twice_is_listed_once(redis_client: redis.Redis, redis_prefix: str) -> None:
+    layout = MirrorLayout(prefix=redis_prefix)
+    mirror = RedisMirror(redis_client, layout)
+    mirror.write([MirrorUpdate("c-1", offer=_offer(1)), MirrorUpdate("c-1", offer=_offer(2))])
+    mirror.write([MirrorUpdate("c-1", offer=_offer(1))])  # re-emitted after a crash
+    listed = [decode(raw).offer_id for raw in redis_client.lrange(layout.offers_key("c-1"), 0, -1)]
+    assert listed == ["of-1", "of-2"]

@@ -110,3 +110,44 @@ def test_a_policy_that_does_not_learn_remembers_nothing() -> None:
     state, _ = apply_routed(engine, None, _routed(_search(0, T0), 0))
     state, outcomes = apply_routed(engine, state, _routed(_search(1, T0 + 1000), 1))
     assert outcomes[0].offer is not None and state.pending is None
+
+
+@pytest.mark.redis
+def test_an_arm_this_process_learns_is_never_loaded_from_the_store(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """After a crash the store can be ahead of the arm Bytewax restored: loading it would
+    count the replayed examples twice."""
+    store = RedisModelStore(redis_client, redis_prefix, "thompson")
+    before_crash = ModelHub(build_policy("thompson", OFFERS), store)
+    before_crash.learn([_example("help-search", 1.0)] * 5)
+    snapshot = before_crash.export_arm("help-search")
+    before_crash.publish(before_crash.learn([_example("help-search", 1.0)] * 5))  # 10 in Redis
+
+    resumed = ModelHub(build_policy("thompson", OFFERS), store)
+    resumed.own("help-search", snapshot)  # Bytewax restores the snapshot's 5
+    assert resumed.sync() == 0
+    resumed.learn([_example("help-search", 1.0)] * 5)  # the replayed examples
+    assert resumed.learner is not None and resumed.learner.arm_updates("help-search") == 10
+
+
+def test_value_weighted_rewards_are_capped_for_a_classifier() -> None:
+    hub = ModelHub(build_policy("river", OFFERS))
+    hub.learn([_example("help-search", 2.2)])  # accepted, with a big order value
+    assert hub.version == "river-logreg-1"
+
+
+def test_feedback_after_its_window_counts_as_late_not_unknown() -> None:
+    engine = _engine()
+    state, _ = apply_routed(engine, None, _routed(_search(0, T0), 0))
+    state, outcomes = apply_routed(engine, state, _routed(_search(1, T0 + 1000), 1))
+    offer = outcomes[0].offer
+    assert offer is not None
+    late = OfferFeedback(event_id="f1", event_time=T0 + 100 * 3_600_000, channel="web",
+                         customer_id="c-1", offer_id=offer.offer_id, outcome="accepted")
+    state, outcomes = apply_routed(engine, state, _routed(late, 2))
+    (closed,) = outcomes[0].examples
+    assert closed.outcome == "no_response" and closed.reason == "expired"
+    assert state.pending is not None
+    assert state.pending.counters.late_feedback == 1
+    assert state.pending.counters.unknown_feedback == 0
