@@ -48,8 +48,6 @@ class Timer(Generic[S, X, W]):
 
 IDLE_AFTER_S = 5.0
 """A stream quiet for this long is idle: its clock runs on with the wall clock."""
-RECHECK = timedelta(seconds=1)
-"""How soon a timer due on the wall clock, but not yet on the stream's clock, is looked at."""
 
 
 class StreamClock:
@@ -166,10 +164,10 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         if self.timer is not None and not self.strict and self.state is not None:
             due = self.timer.due(self.state)
             if due is not None:
-                wall = datetime.now(UTC)
-                when = datetime.fromtimestamp(due / 1000, UTC)
-                if when <= wall and due > self._clock().now_ms():
-                    when = wall + RECHECK  # due by the wall clock, not yet by the stream's
+                # As if the stream's clock ran at wall speed from here: exact when live, never
+                # early on a backlog (a timer looked at too soon just asks again).
+                ahead_ms = max(0, due - self._clock().now_ms())
+                when = datetime.now(UTC) + timedelta(milliseconds=ahead_ms)
                 at = when if at is None else min(at, when)
         return at
 

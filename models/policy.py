@@ -181,26 +181,18 @@ def build_policy(
     from models.scorer import BaselineScorer
 
     priors = {offer.action_id: offer.base_rate for offer in offers}
+    model = {
+        "prior_variance": ENGINE_PRIOR_VARIANCE,
+        "noise_variance": ENGINE_NOISE_VARIANCE,
+        "priors": priors,
+        "seed": seed,
+    }
     if kind == "baseline":
         return GreedyPolicy(BaselineScorer())
     if kind == "thompson":
-        bandit = LinearThompson(
-            exploration=exploration,
-            prior_variance=ENGINE_PRIOR_VARIANCE,
-            noise_variance=ENGINE_NOISE_VARIANCE,
-            priors=priors,
-            seed=seed,
-        )
-        return BanditPolicy(bandit)
+        return BanditPolicy(LinearThompson(exploration=exploration, **model))
     if kind == "epsilon-greedy":
-        greedy = EpsilonGreedy(
-            epsilon=epsilon,
-            prior_variance=ENGINE_PRIOR_VARIANCE,
-            noise_variance=ENGINE_NOISE_VARIANCE,
-            priors=priors,
-            seed=seed,
-        )
-        return BanditPolicy(greedy)
+        return BanditPolicy(EpsilonGreedy(epsilon=epsilon, **model))
     if kind == "river":
         from models.propensity import RiverPropensity
 
