@@ -25,13 +25,10 @@ STATE_EVERY_S = 1.0
 class FlowTap:
     """Feeds one process's `FlowMetrics` from the flow's streams and connectors."""
 
-    def __init__(
-        self, metrics: FlowMetrics, hub: ModelHub, session_gap_ms: int, *, live: bool = True
-    ) -> None:
+    def __init__(self, metrics: FlowMetrics, hub: ModelHub, session_gap_ms: int) -> None:
         self.metrics = metrics
         self.hub = hub
         self.session_gap_ms = session_gap_ms
-        self.live = live
         self._last_event: dict[str, int] = {}
         self._latest = 0
         self._next_count = 0.0
@@ -70,10 +67,7 @@ class FlowTap:
                 offer = outcome.offer
                 if offer is not None:
                     group = group_of(offer.model_version)
-                    if self.live:
-                        metrics.offer(offer.kind, group, offer.event_time, now_ms)
-                    else:
-                        metrics.offer(offer.kind, group)
+                    metrics.offer(offer.kind, group, offer.event_time, now_ms)
                     if group == "fallback":
                         metrics.fallback(offer.reason_codes[0].split(":", 1)[-1])
             if learned:

@@ -44,7 +44,7 @@ def _keyed_bins() -> np.ndarray:
     )
 
 
-def _keyed_uniforms(key: int, count: int) -> np.ndarray:
+def keyed_uniforms(key: int, count: int) -> np.ndarray:
     """`count` uniform draws in [0, 1) fixed by `key`."""
     start = key % (_KEYED_BINS - count)
     return (_keyed_bins()[start : start + count] + 0.5) / (1 << _QUANTILE_BITS)
@@ -401,7 +401,7 @@ class EpsilonGreedy(_LinearArms):
         if key is None:
             explore, pick = self._rng.random(), self._rng.random()
         else:
-            explore, pick = _keyed_uniforms(key, 2).tolist()
+            explore, pick = keyed_uniforms(key, 2).tolist()
         if explore < self.epsilon:
             chosen = int(pick * n)
         else:

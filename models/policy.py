@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from models.bandit import EpsilonGreedy, LinearThompson, _keyed_uniforms
+from models.bandit import EpsilonGreedy, LinearThompson, keyed_uniforms
 from models.scorer import Scorer
 from operators.catalogue import CatalogueOffer
 from operators.features import Features
@@ -116,7 +116,7 @@ class GreedyPolicy:
         n = len(offers)
         chosen = best
         if self.epsilon > 0.0:
-            explore, pick = _keyed_uniforms(key, 2).tolist()
+            explore, pick = keyed_uniforms(key, 2).tolist()
             if explore < self.epsilon:
                 chosen = int(pick * n)
         probability = self.epsilon / n + ((1.0 - self.epsilon) if chosen == best else 0.0)
