@@ -254,6 +254,10 @@ def record(
     return RecordResult(out, header, seconds, stopped, empty)
 
 
+FIRST_FETCH_S = 15.0
+"""Longest wait for every partition's first fetch before idleness is counted anyway."""
+
+
 def _copy(
     consumer: Consumer,
     writer: EnvelopeWriter,
@@ -263,8 +267,13 @@ def _copy(
     bar: tqdm[Any],
     interrupt: _StopOnSignal,
 ) -> str:
-    """Consume and write until a limit is reached; return why it stopped."""
+    """Consume and write until a limit is reached; return why it stopped.
+
+    Idleness is counted from the moment every partition has answered a fetch: on a broker
+    that has just started, the first fetch can take longer than `--until-idle` itself.
+    """
     started = last_seen = clock()
+    fetching = False
     while True:
         now = clock()
         if interrupt.requested:
@@ -273,7 +282,10 @@ def _copy(
             return f"{stop.messages:,} messages"
         if stop.seconds is not None and now - started >= stop.seconds:
             return f"{stop.seconds:g} s elapsed"
-        if stop.idle_s is not None and now - last_seen >= stop.idle_s:
+        if not fetching:
+            fetching = now - started >= FIRST_FETCH_S or _all_fetched(consumer, tallies)
+            last_seen = now
+        elif stop.idle_s is not None and now - last_seen >= stop.idle_s:
             return f"idle for {stop.idle_s:g} s"
         wanted = CONSUME_BATCH
         if stop.messages is not None:
@@ -295,6 +307,16 @@ def _copy(
         if batch:
             last_seen = clock()
             bar.update(len(batch))
+
+
+def _all_fetched(consumer: Consumer, partitions: dict[PartitionId, _Tally]) -> bool:
+    """Whether the broker has answered a fetch for every partition (its high watermark is
+    known), so that silence from now on means there is nothing more to read."""
+    for topic, index in partitions:
+        marks = consumer.get_watermark_offsets(TopicPartition(topic, index), cached=True)
+        if marks is None or marks[1] < 0:
+            return False
+    return True
 
 
 def print_result(result: RecordResult, out: Any) -> None:
