@@ -168,6 +168,15 @@ def _kafka_properties(settings: Settings, data_dir: Path) -> str:
     )
 
 
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64, never starting with "-" (Kafka's
+    own tool would read such an id as an option; one in 64 random ids does)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start_kafka(settings: Settings, timeout: float = 90.0) -> float:
     """Start a single-node KRaft broker unless one answers already; return seconds to ready."""
     started = time.monotonic()
@@ -190,7 +199,7 @@ def start_kafka(settings: Settings, timeout: float = 90.0) -> float:
     log4j = home / "log4j2.yaml"
     log4j.write_text(LOG4J2_CONFIG)
     if not (data_dir / "meta.properties").is_file():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = kafka_cluster_id()
         subprocess.run(
             [
                 java,

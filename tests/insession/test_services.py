@@ -49,3 +49,10 @@ def test_running_services_are_reused_and_never_stopped_by_others(
     assert services.down(stranger) == []
     assert all(state.answering for state in services.status(stranger))
     assert not any(state.started_here for state in services.status(stranger))
+
+
+def test_kafka_cluster_ids_never_look_like_an_option() -> None:
+    """Kafka's storage tool reads an id starting with "-" as an option (seen in CI)."""
+    ids = [services.kafka_cluster_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
