@@ -10,8 +10,9 @@ export PATH="$PWD/.venv/bin:$PATH"
 if insession services status >/dev/null 2>&1; then
   echo "test: Kafka and Redis already running; leaving them up afterwards"
 else
-  insession services up
+  # Trap first: if Kafka fails to start after Redis did, Redis is still stopped.
   trap 'insession services down' EXIT
+  insession services up
 fi
 ruff check .
 python -m pytest "$@"
