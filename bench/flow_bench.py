@@ -41,9 +41,7 @@ from operators.customer_step import apply_routed
 from operators.identity import stitch_identity
 from operators.routing import Inbound, Routed, decode_inbound
 from schemas.codec import encode
-from schemas.events import STREAMS, Event, Search
-
-STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
+from schemas.events import STREAM_OF, Event, Search
 
 
 def plain_python_rate(lines: list[bytes], settings: Settings) -> float:

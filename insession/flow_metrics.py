@@ -15,9 +15,8 @@ from insession.metrics import FlowMetrics
 from operators.customer_step import REWARD_WINDOW, Outcome
 from operators.learning import ModelHub, group_of
 from operators.routing import Routed
-from schemas.events import STREAMS, DeadLetter
+from schemas.events import STREAM_OF, DeadLetter
 
-STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
 STATE_EVERY_S = 1.0
 """How often the customer and session gauges are recounted (a pass over the people seen)."""
 

@@ -351,3 +351,6 @@ STREAMS: dict[str, tuple[str, ...]] = {
     "dead_letter": ("dead_letter",),
 }
 """Which contracts travel on which stream (one Kafka topic per stream)."""
+
+STREAM_OF: dict[str, str] = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
+"""The stream each contract type travels on: `STREAMS` read the other way."""

@@ -9,9 +9,8 @@ from pathlib import Path
 from typing import IO
 
 from schemas.codec import encode
-from schemas.events import STREAMS, Event
+from schemas.events import STREAM_OF, Event
 
-STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
 MALFORMED_STREAM = "clickstream"
 
 

@@ -32,9 +32,7 @@ from insession.services import service_pid, start_kafka, start_redis, stop
 from insession.settings import Settings
 from insession.simulator import malform
 from schemas.codec import encode
-from schemas.events import STREAMS, Event, ProductView, Search
-
-STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
+from schemas.events import STREAM_OF, Event, ProductView, Search
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ from insession.settings import Settings
 from insession.simulator import SimulationConfig, produce, simulate
 from schemas.codec import decode, encode
 from schemas.events import (
-    STREAMS,
+    STREAM_OF,
     Consent,
     DeadLetter,
     ErasureRequest,
@@ -34,7 +34,6 @@ from tests.kafka_io import consume
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 T0 = 1_764_000_000_000
-STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
 BAD = [b"{not json", b'{"type": "search", "schema_version": "1.0"}', b"", b"[1, 2]"]
 
 

@@ -8,13 +8,12 @@ from confluent_kafka import Producer
 
 from insession.settings import Settings
 from schemas.codec import decode, encode
-from schemas.events import CONTRACTS, STREAMS, Contract, Event
+from schemas.events import CONTRACTS, STREAM_OF, STREAMS, Contract, Event
 from tests.kafka_io import consume
 from tests.samples import sample_contracts
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
-STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
 
 
 def _key(contract: Contract) -> bytes | None:

@@ -16,13 +16,12 @@ from confluent_kafka import Producer
 from insession.pipeline import default_catalogue
 from insession.settings import Settings
 from schemas.codec import decode, encode
-from schemas.events import STREAMS, Consent, Event, Offer, OfferFeedback, Search
+from schemas.events import STREAM_OF, Consent, Event, Offer, OfferFeedback, Search
 from tests.integration.fault_scenarios import RunningFlow
 from tests.kafka_io import consume
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
-STREAM_OF = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
 HOUR_MS = 3_600_000
 
 
