@@ -26,7 +26,7 @@ from operators.learning import group_of
 from operators.personalise import Personaliser
 from operators.routing import Routed
 from operators.session import CustomerState
-from schemas.events import Event, Offer
+from schemas.events import Event, Offer, OfferFeedback
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +131,9 @@ def run_closed_loop(
             for outcome in loop.step(routed):
                 engine.model.learn(outcome.examples)
                 if outcome.offer is not None:
-                    _score(result, truth, outcome, start)
-                    for answer in truth.respond(outcome.offer):
+                    answers = truth.respond(outcome.offer)
+                    _score(result, truth, outcome, start, answers)
+                    for answer in answers:
                         heapq.heappush(queue, (answer.event_time, next(sequence), answer))
     for outcome in loop.close_all():
         engine.model.learn(outcome.examples)
@@ -140,7 +141,13 @@ def run_closed_loop(
     return result
 
 
-def _score(result: LoopResult, truth: HiddenTruth, outcome: Outcome, start: int) -> None:
+def _score(
+    result: LoopResult,
+    truth: HiddenTruth,
+    outcome: Outcome,
+    start: int,
+    answers: list[OfferFeedback],
+) -> None:
     offer: Offer = outcome.offer  # type: ignore[assignment]
     known = offer.customer_id is not None
     context = (offer.channel, known, offer.decided_at)
@@ -152,8 +159,7 @@ def _score(result: LoopResult, truth: HiddenTruth, outcome: Outcome, start: int)
     result.decisions.append(
         ScoredDecision(day, group, offer.action_id, chosen, oracle, context, candidates)
     )
-    # Whether the answer was "accepted" is fixed by the offer id: ask the truth directly.
-    if any(f.outcome == "accepted" for f in truth.respond(offer)):
+    if any(answer.outcome == "accepted" for answer in answers):
         result.accepted[(day, group)] += 1
 
 

@@ -20,7 +20,13 @@ from tqdm import tqdm
 
 from insession.pacing import MAX_SPEED, Pacer, Speed, recorded_time
 from insession.recording import RecordedMessage, read_header, read_messages
-from insession.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror, flow_client
+from insession.redis_mirror import (
+    MirrorLayout,
+    MirrorObserver,
+    MirrorUpdate,
+    RedisMirror,
+    flow_client,
+)
 from operators.customer_step import Outcome
 from operators.routing import Inbound
 from schemas.codec import encode
@@ -341,10 +347,6 @@ class CallbackSink(DynamicSink[Outcome]):
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _TallyPartition:
         return _TallyPartition(self.tally)
-
-
-MirrorObserver = Callable[[int, bool, int], None]
-"""(commands sent, whether Redis took the batch, people waiting): for the metrics."""
 
 
 class _MirrorPartition(StatelessSinkPartition[Outcome]):

@@ -39,6 +39,10 @@ def flow_client(url: str) -> redis.Redis:
     )
 
 
+MirrorObserver = Callable[[int, bool, int], None]
+"""(commands sent, whether Redis took the batch, people waiting): for the metrics."""
+
+
 @dataclass(frozen=True, slots=True)
 class MirrorUpdate:
     """One change for the mirror: a new summary, a new offer, or an erasure."""
@@ -117,7 +121,7 @@ class RedisMirror:
         *,
         retry_after_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
-        observe: Callable[[int, bool, int], None] | None = None,
+        observe: MirrorObserver | None = None,
     ) -> None:
         self.client = client
         self.layout = layout or MirrorLayout()
