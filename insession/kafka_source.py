@@ -21,6 +21,8 @@ from operators.routing import Inbound
 LagCallback = Callable[[str, int, int], None]
 """(topic, partition, messages not yet read): consumer lag, for the metrics."""
 LAG_EVERY_S = 0.5
+PollCallback = Callable[[], None]
+"""Called at every poll of every partition, whether the broker answers or not (liveness)."""
 
 
 class _LivePartition(StatefulSourcePartition[Inbound, int]):
@@ -35,9 +37,11 @@ class _LivePartition(StatefulSourcePartition[Inbound, int]):
         batch_size: int,
         idle: timedelta,
         on_lag: LagCallback | None = None,
+        on_poll: PollCallback | None = None,
     ) -> None:
         self.consumer = Consumer(config)
         self.on_lag = on_lag
+        self.on_poll = on_poll
         self._next_lag = 0.0
         self.consumer.assign([TopicPartition(topic, partition, offset)])
         self.topic = topic
@@ -51,6 +55,8 @@ class _LivePartition(StatefulSourcePartition[Inbound, int]):
     def next_batch(self) -> list[Inbound]:
         if self.at_end:
             raise StopIteration
+        if self.on_poll is not None:
+            self.on_poll()
         batch: list[Inbound] = []
         for message in self.consumer.consume(self.batch_size, 0):
             error = message.error()
@@ -115,8 +121,10 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, int]):
         idle: timedelta = timedelta(milliseconds=1),
         config: dict[str, str] | None = None,
         on_lag: LagCallback | None = None,
+        on_poll: PollCallback | None = None,
     ) -> None:
         self.on_lag = on_lag
+        self.on_poll = on_poll
         self.bootstrap_servers = bootstrap_servers
         self.topics = topics
         self.starting_offset = starting_offset
@@ -148,5 +156,12 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, int]):
         }
         offset = self.starting_offset if resume_state is None else resume_state
         return _LivePartition(
-            config, topic, int(index), offset, self.batch_size, self.idle, self.on_lag
+            config,
+            topic,
+            int(index),
+            offset,
+            self.batch_size,
+            self.idle,
+            self.on_lag,
+            self.on_poll,
         )
