@@ -6,6 +6,11 @@ releases an epoch, sorted by a deterministic key, once a later epoch has reached
 worker (Bytewax only processes epoch e after every earlier epoch is closed), and all of
 them at the end of input. With `epoch_interval=0` and fixed-size source batches, batch k of
 each input partition is epoch k + 1, so the outputs are the same with any worker count.
+
+Live flows order by the stream's watermark instead (`Watermarked`): each key's items are held
+until every input partition has been read past their event time (less the allowed lateness),
+then applied in event-time order, so a backlog caught up after a crash across seven topics is
+applied as it happened, and the result matches a replay of the same events.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import bytewax.operators as op
 from bytewax.dataflow import Stream
 from bytewax.operators import KeyedStream, StatefulBatchLogic
 
+from operators.event_clock import EventClock, HeldBack
+
 S = TypeVar("S")
 X = TypeVar("X")
 W = TypeVar("W")
@@ -34,11 +41,11 @@ class Timer(Generic[S, X, W]):
     """A per-key timer: `due(state)` says when (epoch ms, event time) `fire(state, now_ms)`
     has work; `event_time(item)` is an input item's event time.
 
-    Live flows fire it on the stream's clock (`StreamClock`): the event time the worker has
-    reached, running on with the wall clock while no events come. A flow catching up on a
-    backlog so never fires a timer before the events that precede it were read. Strict
-    (replay) flows fire it only at the end of input, with `now_ms=None`, so that their
-    outputs never depend on how fast the replay ran.
+    Live flows fire it on the stream's watermark (`EventClock`): the event time every input
+    partition has reached. A flow catching up on a backlog (or resuming from a snapshot)
+    so never fires a timer before the events that precede it were read, and one event dated
+    in the future moves nobody's clock. Strict (replay) flows fire it only at the end of
+    input, with `now_ms=None`, so that their outputs never depend on how fast the replay ran.
     """
 
     due: Callable[[S], int | None]
@@ -46,37 +53,31 @@ class Timer(Generic[S, X, W]):
     event_time: Callable[[X], int]
 
 
-IDLE_AFTER_S = 5.0
-"""A stream quiet for this long is idle: its clock runs on with the wall clock."""
+@dataclass(frozen=True, slots=True)
+class Watermarked(Generic[X]):
+    """Live ordering: hold each key's items until the watermark passes their event time, then
+    apply them in `sort_key` order, so a backlog read from several topics at once is applied
+    as it happened. `max_hold_ms` bounds the wait when a partition stops moving."""
+
+    clock: EventClock
+    event_time: Callable[[X], int]
+    max_hold_ms: int = 10_000
+    holds: HeldBack | None = None
+    """Where this step tells the next one what it still holds back."""
+    after: HeldBack | None = None
+    """What the step before this one still holds back: nothing later is applied first."""
+
+    def threshold(self) -> int | None:
+        """Items at or before this event time may be applied now (None: none may)."""
+        watermark = self.clock.watermark()
+        if watermark is None or self.after is None:
+            return watermark
+        upstream = self.after.earliest()
+        return watermark if upstream is None else min(watermark, upstream - 1)
 
 
-class StreamClock:
-    """The event time a worker's stream has reached; after `IDLE_AFTER_S` without progress it
-    advances with the wall clock (a quiet shop's reward windows still end)."""
-
-    __slots__ = ("_at_ms", "_moved_at")
-
-    def __init__(self) -> None:
-        self._at_ms = 0
-        self._moved_at = time.monotonic()
-
-    def saw(self, event_ms: int) -> None:
-        if event_ms > self._at_ms:
-            self._at_ms = event_ms
-            self._moved_at = time.monotonic()
-
-    def now_ms(self) -> int:
-        wall_ms = int(time.time() * 1000)
-        if self._at_ms == 0:
-            return wall_ms
-        quiet_s = time.monotonic() - self._moved_at
-        if quiet_s < IDLE_AFTER_S:
-            return min(self._at_ms, wall_ms)
-        return min(self._at_ms + int((quiet_s - IDLE_AFTER_S) * 1000), wall_ms)
-
-
-# One clock per ordered step build and worker thread (see `_HIGHEST_EPOCH` for the key).
-_CLOCKS: dict[tuple[str, int], StreamClock] = {}
+RECHECK_MS = 50
+"""How often a key with held items asks again while some partition is behind."""
 
 
 # Highest epoch each ordered step of each built flow has seen on each worker thread. Keyed by
@@ -95,6 +96,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         flush_after: timedelta | None,
         strict: bool,
         timer: Timer[S, X, W] | None = None,
+        watermarked: Watermarked[X] | None = None,
     ) -> None:
         self.epoch_key = epoch_key
         self.strict = strict
@@ -102,7 +104,10 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         self.step = step
         self.sort_key = sort_key
         self.flush_after = flush_after
+        self.watermarked = watermarked
         self.state, self.buffer = resume if resume is not None else (None, {})
+        # Live: when each held epoch's items arrived (monotonic s); restored ones count from now.
+        self.held_since: dict[int, float] = dict.fromkeys(self.buffer, time.monotonic())
 
     def _highest(self) -> int:
         return _HIGHEST_EPOCH.get((self.epoch_key, threading.get_ident()), 0)
@@ -113,8 +118,48 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
             for item in sorted(self.buffer.pop(epoch), key=self.sort_key):
                 self.state, emitted = self.step(self.state, item)
                 out.extend(emitted)
+        self.held_since.clear()
+        return out, self._keep()
+
+    def _keep(self) -> bool:
         done = self.state is None and not self.buffer
-        return out, StatefulBatchLogic.DISCARD if done else StatefulBatchLogic.RETAIN
+        return StatefulBatchLogic.DISCARD if done else StatefulBatchLogic.RETAIN
+
+    def _release_watermarked(self, marks: Watermarked[X], *, final: bool) -> list[W]:
+        """Apply, in order, every held item the watermark has passed (all of them at the end
+        of input, and those held longer than `max_hold_ms`)."""
+        if not self.buffer:
+            return []
+        watermark = marks.threshold()
+        held_out = time.monotonic() - marks.max_hold_ms / 1000
+        ready: list[X] = []
+        for epoch in list(self.buffer):
+            items = self.buffer[epoch]
+            if final or self.held_since.get(epoch, 0.0) <= held_out:
+                ready.extend(items)
+                del self.buffer[epoch]
+                self.held_since.pop(epoch, None)
+            elif watermark is not None:
+                keep = [item for item in items if marks.event_time(item) > watermark]
+                if len(keep) < len(items):
+                    ready.extend(item for item in items if marks.event_time(item) <= watermark)
+                    if keep:
+                        self.buffer[epoch] = keep
+                    else:
+                        del self.buffer[epoch]
+                        self.held_since.pop(epoch, None)
+        if marks.holds is not None:
+            marks.holds.hold(id(self), self._earliest_held(marks))
+        out: list[W] = []
+        for item in sorted(ready, key=self.sort_key):
+            self.state, emitted = self.step(self.state, item)
+            out.extend(emitted)
+        return out
+
+    def _earliest_held(self, marks: Watermarked[X]) -> int | None:
+        return min(
+            (marks.event_time(i) for items in self.buffer.values() for i in items), default=None
+        )
 
     def on_batch(self, values: list[X]) -> tuple[Iterable[W], bool]:
         top = 0
@@ -122,54 +167,73 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
             epoch = value.epoch  # type: ignore[attr-defined]
             self.buffer.setdefault(epoch, []).append(value)
             top = max(top, epoch)
+        if self.watermarked is not None:
+            arrived = time.monotonic()
+            for value in values:
+                self.held_since.setdefault(value.epoch, arrived)  # type: ignore[attr-defined]
+            out = self._release_watermarked(self.watermarked, final=False)
+            out.extend(self._fire_timer(self.watermarked))
+            return out, self._keep()
         where = (self.epoch_key, threading.get_ident())
         if top > _HIGHEST_EPOCH.get(where, 0):
             _HIGHEST_EPOCH[where] = top
-        if self.timer is not None and not self.strict:
-            clock = self._clock()
-            for value in values:
-                clock.saw(self.timer.event_time(value))
         return self._release(below=self._highest() if self.strict else None)
 
-    def _clock(self) -> StreamClock:
-        where = (self.epoch_key, threading.get_ident())
-        clock = _CLOCKS.get(where)
-        if clock is None:
-            clock = _CLOCKS[where] = StreamClock()
-        return clock
+    def _fire_timer(self, marks: Watermarked[X]) -> list[W]:
+        if self.timer is None or self.state is None:
+            return []
+        watermark = marks.threshold()
+        due = self.timer.due(self.state)
+        if watermark is None or due is None or due > watermark:
+            return []
+        self.state, fired = self.timer.fire(self.state, watermark)
+        return fired
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
-        out, keep = self._release(below=self._highest())
-        if self.timer is not None and not self.strict and self.state is not None:
-            now_ms = self._clock().now_ms()
-            due = self.timer.due(self.state)
-            if due is not None and due <= now_ms:
-                self.state, fired = self.timer.fire(self.state, now_ms)
-                out.extend(fired)
-        return out, keep
+        if self.watermarked is not None:
+            out = self._release_watermarked(self.watermarked, final=False)
+            out.extend(self._fire_timer(self.watermarked))
+            return out, self._keep()
+        return self._release(below=self._highest())
 
     def on_eof(self) -> tuple[Iterable[W], bool]:
+        if self.watermarked is not None:
+            # A live flow stopped at the end of its topics (`--no-tail`): what it holds is
+            # applied; pending decisions stay open for the next run.
+            return self._release_watermarked(self.watermarked, final=True), self._keep()
         out, keep = self._release(below=None)
-        # A replay's input has ended for good; a live flow stopped at the end of its topics
-        # (`--no-tail`) has not: its pending decisions stay open for the next run.
+        # A replay's input has ended for good: every pending decision closes.
         if self.timer is not None and self.strict and self.state is not None:
             self.state, fired = self.timer.fire(self.state, None)
             out.extend(fired)
         return out, keep
 
     def notify_at(self) -> datetime | None:
-        at = None
-        if self.buffer and self.flush_after is not None:
-            at = datetime.now(UTC) + self.flush_after
-        if self.timer is not None and not self.strict and self.state is not None:
+        marks = self.watermarked
+        if marks is None:
+            if self.buffer and self.flush_after is not None:
+                return datetime.now(UTC) + self.flush_after
+            return None
+        ahead: list[int] = []
+        wall_ms = marks.clock.wall_ms()
+        watermark = marks.threshold()
+        # Caught up, the watermark runs with the wall clock: a wait computed from it is exact.
+        # Behind, nothing says when it moves: ask again soon.
+        running = watermark is not None and watermark >= wall_ms - marks.clock.lateness_ms - 5
+        if self.buffer:
+            earliest = min(marks.event_time(i) for items in self.buffer.values() for i in items)
+            wait = earliest + marks.clock.lateness_ms - wall_ms + 1
+            ahead.append(wait if running else min(wait, RECHECK_MS))
+            ahead.append(marks.max_hold_ms)
+        if self.timer is not None and self.state is not None:
             due = self.timer.due(self.state)
             if due is not None:
-                # As if the stream's clock ran at wall speed from here: exact when live, never
+                # As if the watermark ran at wall speed from here: exact when caught up, never
                 # early on a backlog (a timer looked at too soon just asks again).
-                ahead_ms = max(0, due - self._clock().now_ms())
-                when = datetime.now(UTC) + timedelta(milliseconds=ahead_ms)
-                at = when if at is None else min(at, when)
-        return at
+                ahead.append(due - (watermark if watermark is not None else wall_ms))
+        if not ahead:
+            return None
+        return datetime.now(UTC) + timedelta(milliseconds=max(1, min(ahead)))
 
     def snapshot(self) -> tuple[S | None, dict[int, list[X]]]:
         return (self.state, {epoch: list(items) for epoch, items in self.buffer.items()})
@@ -192,6 +256,7 @@ def ordered_stateful(
     flush_after: timedelta | None = None,
     strict: bool = True,
     timer: Timer[Any, X, W] | None = None,
+    watermarked: Watermarked[X] | None = None,
 ) -> KeyedStream[W]:
     """Like `op.stateful_flat_map`, but each key sees its items sorted by `sort_key` per epoch.
 
@@ -200,11 +265,15 @@ def ordered_stateful(
     arrival order is the truth anyway). `flush_after` releases a closed epoch after that much
     wall-clock time even if no later item arrives for the key; leave it None where outputs
     must not depend on timing. `timer` gives each key's state a clock (see `Timer`).
+    `watermarked` (live flows) holds items until the stream's watermark passes them instead,
+    and fires the timer on that watermark (see `Watermarked`).
     """
     stamped: Stream[tuple[str, X]] = op.inspect_debug(f"{step_id}_epoch", up, _stamp_epoch)
     epoch_key = epoch_key_for(step_id)
     return op.stateful_batch(
         step_id,
         stamped,
-        lambda resume: _EpochSorted(epoch_key, step, sort_key, resume, flush_after, strict, timer),
+        lambda resume: _EpochSorted(
+            epoch_key, step, sort_key, resume, flush_after, strict, timer, watermarked
+        ),
     )

@@ -1,9 +1,11 @@
 """The personalisation dataflow: events in, per-customer state, next-best-offers out.
 
-    read -> decode -+-> dead letters
-                    +-> (device events) stitch identity, ordered per device -+
-                    +-> (customer-only events) ----------------------------+-> customer step,
-                                                                              ordered per person
+    read -> decode -+-> dead letters (and the stitch step's: unlinked customer ids)
+                    +-> (identity links, erasures) devices per customer --forget links--+
+                    +-> (device events) -----------------------------------------------+
+                          -> stitch identity, ordered per device --+
+                    +-> (customer-only events, erasures) ----------+-> customer step,
+                                                                     ordered per person
                          -> offers, Redis mirror, outcomes
                          -> closed decisions, keyed by offer -> learn -> model store
 
@@ -22,13 +24,15 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.outputs import Sink
 
 from flows.learning import learn
-from flows.ordering import Timer, ordered_stateful
+from flows.ordering import Timer, Watermarked, ordered_stateful
 from operators.customer_step import Outcome, apply_routed, close_windows, next_window_end
-from operators.identity import stitch_identity
+from operators.device_links import is_link_event, record_links
+from operators.event_clock import EventClock, HeldBack
+from operators.identity import DEFAULT_TRUST, IdentityTrust, stitch_identity
 from operators.learning import ArmUpdate
 from operators.personalise import Personaliser
 from operators.routing import Inbound, Routed, decode_inbound, sort_key
-from schemas.events import DeadLetter, Offer
+from schemas.events import DeadLetter, ErasureRequest, Offer, OfferWithdrawal
 
 
 class InputTaps(Protocol):
@@ -40,10 +44,21 @@ class InputTaps(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class LiveTime:
+    """How a live flow keeps time: the stream's watermark (`EventClock`), how far ahead of the
+    wall clock an event may be dated, and how long a key's items may wait for the watermark."""
+
+    clock: EventClock
+    ahead_tolerance_ms: int
+    max_hold_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class FlowOutputs:
     """Where the flow writes; the mirror, outcomes and model sinks are optional."""
 
-    offers: Sink[Offer]
+    offers: Sink[Offer | OfferWithdrawal]
+    """Offers, and withdrawals of offers (after a consent revoke), in the order made."""
     dead_letters: Sink[DeadLetter]
     mirror: Sink[Outcome] | None = None
     outcomes: Sink[Outcome] | None = None
@@ -55,7 +70,17 @@ def _is_routed(item: Routed | DeadLetter) -> bool:
 
 
 def _has_device(item: Routed) -> bool:
-    return item.event.anonymous_id is not None
+    # An erasure goes to its customer (and the links step), never through a device's stitch.
+    return item.event.anonymous_id is not None and not isinstance(item.event, ErasureRequest)
+
+
+def _link_copy(item: Routed) -> Routed | None:
+    """A copy for the links step (the original goes on: the flow stamps what it carries)."""
+    return Routed(item.event, item.order) if is_link_event(item) else None
+
+
+def _customer_key(item: Routed) -> str:
+    return item.event.customer_id or ""
 
 
 def _device_key(item: Routed) -> str:
@@ -79,8 +104,16 @@ def _value(keyed: tuple[str, Routed | Outcome]) -> Routed | Outcome:
     return keyed[1]
 
 
-def _offer_of(outcome: Outcome) -> Offer | None:
-    return outcome.offer
+def _offer_messages(outcome: Outcome) -> list[Offer | OfferWithdrawal]:
+    """Withdrawals first: an offer made by the same event is never among them."""
+    messages: list[Offer | OfferWithdrawal] = list(outcome.withdrawals)
+    if outcome.offer is not None:
+        messages.append(outcome.offer)
+    return messages
+
+
+def _tick_clock(clock: EventClock, _step: str, item: Routed) -> None:
+    clock.saw((item.order[1], item.order[2]), item.event.event_time)
 
 
 def build_flow(
@@ -89,33 +122,70 @@ def build_flow(
     engine: Personaliser,
     max_message_bytes: int,
     *,
-    strict_order: bool = True,
     name: str = "insession",
     taps: InputTaps | None = None,
+    live: LiveTime | None = None,
+    trust: IdentityTrust = DEFAULT_TRUST,
 ) -> Dataflow:
     """Wire the personalisation flow between an input (`read` adds it) and `outputs`.
 
-    `strict_order` makes outputs independent of the worker count (replay); live traffic
-    turns it off for latency.
+    Replays (`live` None) order each key's items per epoch, so outputs are independent of the
+    worker count; live flows order them by the stream's watermark (`live.clock`). `trust` says
+    which identity links to believe and what becomes of unlinked customer ids.
     """
     flow = Dataflow(name)
     inbound = read(flow)
-    decoded = op.map("decode", inbound, partial(decode_inbound, max_bytes=max_message_bytes))
+    ahead_ms = live.ahead_tolerance_ms if live is not None else None
+    decode = partial(
+        decode_inbound,
+        max_bytes=max_message_bytes,
+        ahead_tolerance_ms=ahead_ms,
+        identity_secret=trust.secret,
+    )
+    decoded = op.map("decode", inbound, decode)
     valid = op.branch("valid", decoded, _is_routed)
+    if live is not None:
+        op.inspect("clock", valid.trues, partial(_tick_clock, live.clock))
     if taps is not None:
         op.inspect("count_in", valid.trues, taps.event_in)
-        op.inspect("count_dead", valid.falses, taps.dead_letter)
-    op.output("dead_letters", valid.falses, outputs.dead_letters)
 
+    # Live, each ordered step waits for the watermark and for what the step before it holds.
+    links_held, devices_held = HeldBack(), HeldBack()
+    at_links, at_devices, at_people = (
+        (
+            Watermarked(live.clock, _event_time, live.max_hold_ms, holds=links_held),
+            Watermarked(
+                live.clock, _event_time, live.max_hold_ms, holds=devices_held, after=links_held
+            ),
+            Watermarked(live.clock, _event_time, live.max_hold_ms, after=devices_held),
+        )
+        if live is not None
+        else (None, None, None)
+    )
+    # Per customer, the devices linked to them: an erasure unlinks each (`forget` items).
+    link_events = op.filter_map("link_events", valid.trues, _link_copy)
+    by_customer = op.key_on("by_customer", link_events, _customer_key)
+    unlinks = ordered_stateful(
+        "links", by_customer, record_links, sort_key, strict=False, watermarked=at_links
+    )
     routed = op.branch("has_device", valid.trues, _has_device)
-    by_device = op.key_on("by_device", routed.trues, _device_key)
+    device_items = op.merge("device_items", routed.trues, op.map("unlinks", unlinks, _value))
+    by_device = op.key_on("by_device", device_items, _device_key)
     # Each device's batch is stitched at once, in the epoch it came in, so that its events
     # reach the customer step together with the customer's other events of that epoch (held
     # back a batch, they would be sorted after the customer's later events). Deterministic as
     # long as one device's events come from one input partition, as in a recording.
-    stitched = ordered_stateful("stitch", by_device, stitch_identity, sort_key, strict=False)
+    stitch = partial(stitch_identity, trust=trust)
+    stitched = ordered_stateful(
+        "stitch", by_device, stitch, sort_key, strict=False, watermarked=at_devices
+    )
+    stitch_out = op.branch("believed", op.map("stitched", stitched, _value), _is_routed)
+    dead = op.merge("dead", valid.falses, stitch_out.falses)
+    if taps is not None:
+        op.inspect("count_dead", dead, taps.dead_letter)
+    op.output("dead_letters", dead, outputs.dead_letters)
     customer_only = op.map("to_customer", routed.falses, _to_customer)
-    people = op.merge("people", op.map("stitched", stitched, _value), customer_only)
+    people = op.merge("people", stitch_out.trues, customer_only)
 
     by_person = op.key_on("by_person", people, _person_key)
     windows = Timer(next_window_end, partial(close_windows, engine), _event_time)
@@ -124,11 +194,12 @@ def build_flow(
         by_person,
         partial(apply_routed, engine),
         sort_key,
-        strict=strict_order,
+        strict=live is None,
         timer=windows if engine.model.learns else None,
+        watermarked=at_people,
     )
     outcomes: Stream[Outcome] = op.map("outcomes", decided, _value)
-    op.output("offers", op.filter_map("chosen", outcomes, _offer_of), outputs.offers)
+    op.output("offers", op.flat_map("offer_messages", outcomes, _offer_messages), outputs.offers)
     if outputs.mirror is not None:
         op.output("mirror", outcomes, outputs.mirror)
     if outputs.outcomes is not None:

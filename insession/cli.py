@@ -68,6 +68,7 @@ def default_recordings(settings: Settings) -> list[Path]:
     """Recordings of the real public data sets, converted on first use and kept locally."""
     from insession.datasets import CONVERTERS, default_source
     from insession.recording import write_recording
+    from schemas.signatures import signed_links
 
     paths = []
     for name in DEFAULT_DATASETS:
@@ -79,7 +80,8 @@ def default_recordings(settings: Settings) -> list[Path]:
                     f"{source} is missing: the default replay converts the public data in "
                     f"{settings.data_dir} (set INSESSION_DATA_DIR), or pass recordings to replay"
                 )
-            count = write_recording(path, CONVERTERS[name](source))
+            events = signed_links(CONVERTERS[name](source), settings.identity_secret)
+            count = write_recording(path, events)
             print(f"converted {name} ({source}) -> {path}: {count:,} events", file=sys.stderr)
         paths.append(path)
     return paths
@@ -107,11 +109,13 @@ def _replay_inputs(args: argparse.Namespace, settings: Settings) -> list[Path] |
 def default_simulation(settings: Settings) -> Path:
     """The embedded default: a seeded simulation of a day of shoppers, made on first use."""
     from insession.simulator import SimulationConfig, simulate, write_lines
+    from schemas.signatures import signed_links
 
     path = settings.recordings_dir / "simulated.jsonl.gz"
     if not path.is_file():
         # A few malformed messages, as real producers send, to show the dead-letter path.
-        count = write_lines(path, simulate(SimulationConfig(malformed_rate=0.002)))
+        items = simulate(SimulationConfig(malformed_rate=0.002))
+        count = write_lines(path, signed_links(items, settings.identity_secret))
         print(f"simulated {count:,} events (seed 0) -> {path}", file=sys.stderr)
     return path
 
@@ -173,19 +177,25 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
     from insession.metrics import FlowMetrics
     from insession.pipeline import kafka_flow, tune_garbage_collector
-    from insession.recovery import prepare_recovery
+    from insession.recovery import SnapshotScrubber, prepare_recovery, scrub_snapshots
+    from insession.stopping import stop_on_signals
 
     recovery_dir = args.recovery_dir if args.recovery_dir is not None else settings.recovery_dir
     metrics_port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
     metrics = FlowMetrics() if metrics_port else None
     recovery = None
+    scrubber = None
+    epoch_ms = args.epoch_ms or settings.epoch_ms
     if recovery_dir:
         try:
             resumed = prepare_recovery(Path(recovery_dir), args.workers)
         except ValueError as bad:
             print(f"insession run: {bad}", file=sys.stderr)
             return 2
+        if resumed:  # erasures whose scrub a crash cut short
+            scrub_snapshots(Path(recovery_dir))
         recovery = RecoveryConfig(Path(recovery_dir))
+        scrubber = SnapshotScrubber(Path(recovery_dir), delay_s=max(0.5, 5 * epoch_ms / 1000))
         print(
             f"insession run: recovery in {recovery_dir} "
             f"({'resuming from it if it holds a snapshot' if resumed else 'new'})",
@@ -198,6 +208,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         mirror=not args.no_redis,
         durable=recovery is not None,
         metrics=metrics,
+        scrubber=scrubber,
     )
     server = None
     if metrics is not None:
@@ -212,18 +223,22 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         f"{f', metrics on {server.url}' if server else ''}; Ctrl-C stops",
         file=sys.stderr,
     )
+    if scrubber is not None:
+        scrubber.start()
     try:
-        cli_main(
-            flow,
-            workers_per_process=args.workers,
-            epoch_interval=timedelta(milliseconds=args.epoch_ms or settings.epoch_ms),
-            recovery_config=recovery,
-        )
-    except KeyboardInterrupt:
-        return 130
+        # SIGTERM or Ctrl-C ends the input; the flow then finishes, flushed, and exits 0.
+        with stop_on_signals():
+            cli_main(
+                flow,
+                workers_per_process=args.workers,
+                epoch_interval=timedelta(milliseconds=epoch_ms),
+                recovery_config=recovery,
+            )
     finally:
         if server is not None:
             server.stop()
+        if scrubber is not None:
+            scrubber.stop()
     return 0
 
 
@@ -244,9 +259,11 @@ def _serve_run_metrics(
 def _convert(args: argparse.Namespace, settings: Settings) -> int:
     from insession.datasets import CONVERTERS, default_source
     from insession.recording import write_recording
+    from schemas.signatures import signed_links
 
     source = Path(args.source) if args.source else default_source(args.dataset, settings.data_dir)
-    count = write_recording(Path(args.output), CONVERTERS[args.dataset](source))
+    events = signed_links(CONVERTERS[args.dataset](source), settings.identity_secret)
+    count = write_recording(Path(args.output), events)
     print(f"{args.dataset}: {count:,} events from {source} -> {args.output}")
     return 0
 
@@ -379,11 +396,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+SERVING_COMMANDS = frozenset({"run", "ops"})
+"""Commands that run until stopped and serve or hold sockets (HTTP, Redis): for them a peer
+that hangs up is an error to handle, never a reason to die of SIGPIPE."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `insession` console script."""
-    # Quietly stop when the reader of our output goes away (`insession replay | head`).
+    # Quietly stop when the reader of our output goes away (`insession replay | head`)...
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
+    if args.command in SERVING_COMMANDS:
+        # ...but a server's closed socket must raise (EPIPE), as Python has it by default.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     try:
         settings = Settings.load()
     except ValueError as bad:

@@ -15,9 +15,9 @@ from typing import Any
 
 from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from confluent_kafka import KafkaError, Message, Producer
 from tqdm import tqdm
 
+from insession.kafka_producer import TopicProducer
 from insession.pacing import MAX_SPEED, Pacer, Speed, recorded_time
 from insession.recording import RecordedMessage, read_header, read_messages
 from insession.redis_mirror import (
@@ -29,7 +29,7 @@ from insession.redis_mirror import (
 )
 from operators.customer_step import Outcome
 from operators.routing import Inbound
-from schemas.codec import encode
+from schemas.codec import DEFAULT_MAX_BYTES, encode
 from schemas.events import Contract
 
 DEFAULT_BATCH = 1000
@@ -250,67 +250,29 @@ class JsonLinesSink(DynamicSink[Contract]):
 class _KafkaPartition(StatelessSinkPartition[Contract]):
     def __init__(
         self,
-        producer: Producer,
-        topic: str,
+        producer: TopicProducer,
         key: Callable[[Contract], str | None],
         durable: bool,
     ) -> None:
         self.producer = producer
-        self.topic = topic
         self.key = key
         self.durable = durable
 
     def write_batch(self, items: list[Contract]) -> None:
         for item in items:
-            key = self.key(item)
-            self.producer.produce(self.topic, encode(item), key=key.encode() if key else None)
-        deliver(self.producer, self.durable)
+            self.producer.send(encode(item), self.key(item))
+        self.producer.deliver(self.durable)
 
     def close(self) -> None:
-        self.producer.flush()
-
-
-DURABLE_FLUSH_TIMEOUT_S = 30.0
-
-
-def deliver(producer: Producer, durable: bool) -> None:
-    """After a batch is produced: with `durable`, wait for the broker's acknowledgement (so a
-    Bytewax snapshot never covers what is still in the producer's buffer); otherwise serve
-    delivery callbacks without waiting, so batches do not queue behind a round trip."""
-    if durable:
-        left = producer.flush(DURABLE_FLUSH_TIMEOUT_S)
-        if left:
-            raise RuntimeError(f"{left} message(s) not acknowledged by Kafka in time")
-    else:
-        producer.poll(0)
-
-
-def producer_config(
-    bootstrap_servers: str, on_error: Callable[[str], None] | None = None
-) -> dict[str, object]:
-    """The flow's producers: idempotent (a retried send is not written twice), batched for at
-    most 1 ms, compressed; `on_error(topic)` hears of every message that failed delivery."""
-    config: dict[str, object] = {
-        "bootstrap.servers": bootstrap_servers,
-        "enable.idempotence": True,
-        "linger.ms": 1,
-        "compression.type": "lz4",
-    }
-    if on_error is not None:
-
-        def delivered(error: KafkaError | None, message: Message) -> None:
-            if error is not None:
-                on_error(message.topic() or "")
-
-        config["on_delivery"] = delivered
-    return config
+        self.producer.close()
 
 
 class ContractKafkaSink(DynamicSink[Contract]):
     """Produces contracts to one topic, keyed (e.g. by customer) for partition affinity.
 
     Produces asynchronously (librdkafka batches for at most `linger.ms`) and flushes when the
-    flow stops; with `durable` (recovery on), each batch waits for the broker's ack.
+    flow stops; with `durable` (recovery on), each batch waits for the broker's ack. A message
+    Kafka refuses is counted in `on_error(topic)` and logged, never raised (`TopicProducer`).
     """
 
     def __init__(
@@ -321,14 +283,23 @@ class ContractKafkaSink(DynamicSink[Contract]):
         *,
         durable: bool = False,
         on_error: Callable[[str], None] | None = None,
+        max_message_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
-        self.config = producer_config(bootstrap_servers, on_error)
+        self.bootstrap_servers = bootstrap_servers
         self.topic = topic
         self.key = key
         self.durable = durable
+        self.on_error = on_error
+        self.max_message_bytes = max_message_bytes
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaPartition:
-        return _KafkaPartition(Producer(self.config), self.topic, self.key, self.durable)
+        producer = TopicProducer(
+            self.bootstrap_servers,
+            self.topic,
+            max_message_bytes=self.max_message_bytes,
+            on_error=self.on_error,
+        )
+        return _KafkaPartition(producer, self.key, self.durable)
 
 
 class _TallyPartition(StatelessSinkPartition[Outcome]):
@@ -365,6 +336,7 @@ class _MirrorPartition(StatelessSinkPartition[Outcome]):
                 summary=self.summarise(item) if last.get(item.person) == i else None,
                 offer=item.offer,
                 erase=item.erased,
+                withdrawn=tuple(w.offer_id for w in item.withdrawals) if item.withdrawals else (),
             )
             for i, item in enumerate(items)
         )

@@ -43,7 +43,8 @@ class FlowTap:
         self.metrics.dead_letter(letter.reason)
 
     def outcomes(self, outcomes: Iterable[Outcome]) -> None:
-        """Decisions, offers, closed decisions and state size (a sink on the outcomes)."""
+        """Decisions, offers, withdrawals, duplicates, closed decisions and state size (a sink
+        on the outcomes)."""
         metrics = self.metrics
         now_ms = int(time.time() * 1000)
         learned = 0
@@ -62,6 +63,11 @@ class FlowTap:
                 self._latest = max(self._latest, outcome.event_time)
                 if outcome.decision_reason == "replayed":
                     continue
+                if outcome.duplicate:
+                    metrics.duplicate_event(STREAM_OF[outcome.event_type])
+                    continue
+                for withdrawal in outcome.withdrawals:
+                    metrics.withdrawal(withdrawal.reason)
                 metrics.decision(outcome.decision_reason or "none", outcome.seconds)
                 offer = outcome.offer
                 if offer is not None:
@@ -84,8 +90,13 @@ class FlowTap:
         self.metrics.state_size(len(self._last_event), sessions)
 
     def consumer_lag(self, topic: str, partition: int, lag: int) -> None:
-        """From the Kafka source after each poll: the partition's lag, and a heartbeat."""
+        """From the Kafka source, at most twice a second per partition: its lag."""
         self.metrics.consumer_lag(topic, partition, lag)
+
+    def input_polled(self) -> None:
+        """From the Kafka source at every poll, answered or not: the heartbeat. Liveness is
+        the flow's own loop going round; a broker that does not answer is for readiness
+        (`/readyz`), since restarting the flow would not bring the broker back."""
         self.metrics.beat()
 
     def redis_batch(self, commands: int, ok: bool, pending: int) -> None:

@@ -26,9 +26,13 @@ class FlowStats:
     offers_per_person: Counter[str] = field(default_factory=Counter)
     learning: Counter[str] = field(default_factory=Counter)
     """Closed decisions by `group: outcome` (e.g. `policy: accepted`)."""
+    withdrawals: Counter[str] = field(default_factory=Counter)
+    """Offers withdrawn, by reason (e.g. `consent_revoked`)."""
     journeys: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     erasures: int = 0
     devices_stitched: int = 0
+    duplicates: int = 0
+    """Events dropped as redeliveries (not counted in `events`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     _COUNTERS = (
@@ -39,6 +43,7 @@ class FlowStats:
         "reasons",
         "offers_per_person",
         "learning",
+        "withdrawals",
     )
 
     def save(self, path: Path) -> None:
@@ -48,6 +53,7 @@ class FlowStats:
             journeys=dict(self.journeys),
             erasures=self.erasures,
             devices_stitched=self.devices_stitched,
+            duplicates=self.duplicates,
         )
         path.write_bytes(orjson.dumps(document))
 
@@ -60,6 +66,7 @@ class FlowStats:
         stats.journeys.update(document["journeys"])
         stats.erasures = document["erasures"]
         stats.devices_stitched = document["devices_stitched"]
+        stats.duplicates = document["duplicates"]
         return stats
 
     def absorb(self, other: FlowStats) -> None:
@@ -69,6 +76,7 @@ class FlowStats:
         self.journeys.update(other.journeys)
         self.erasures += other.erasures
         self.devices_stitched += other.devices_stitched
+        self.duplicates += other.duplicates
 
     def add(self, outcomes: list[Outcome]) -> None:
         with self._lock:
@@ -80,6 +88,11 @@ class FlowStats:
                 if outcome.erased and outcome.event_type != "erasure_request":
                     self.devices_stitched += 1  # a device's state handed to its customer
                     continue
+                if outcome.duplicate:
+                    # A replayed one was counted when the device's own person dropped it.
+                    self.duplicates += outcome.decision_reason != "replayed"
+                    continue
+                self.withdrawals.update(w.reason for w in outcome.withdrawals)
                 if outcome.decision_reason != "replayed":
                     self.events[outcome.event_type] += 1  # input events, counted once
                 if outcome.erased:
@@ -95,5 +108,7 @@ class FlowStats:
                     self.reasons.update(offer.reason_codes)
                     self.offers_per_person[outcome.person] += 1
                     step += f" => OFFER {offer.action_id} ({offer.reason_codes[0]})"
+                if outcome.withdrawals:
+                    step += f" => WITHDRAW {len(outcome.withdrawals)} offer(s)"
                 if len(journey) < self.journey_length:
                     journey.append(step)

@@ -7,6 +7,7 @@ saying what failed and why, so it serves both people and container health checks
 from __future__ import annotations
 
 import argparse
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -64,9 +65,9 @@ def _ask(name: str, url: str, timeout: float) -> tuple[int, dict[str, Any]] | Pr
     try:
         return _get_json(url, timeout)
     except urllib.error.URLError as error:
-        return Probe(name, False, f"no answer at {url} ({error.reason})")
+        return Probe(name, False, f"no answer at {redacted_url(url)} ({error.reason})")
     except (OSError, ValueError) as error:
-        return Probe(name, False, f"{url}: {error}")
+        return Probe(name, False, f"{redacted_url(url)}: {error}")
 
 
 def probe_liveness(base_url: str, timeout: float = 3.0) -> Probe:
@@ -94,6 +95,20 @@ def probe_readiness(base_url: str, timeout: float = 3.0) -> Probe:
     return Probe("readyz", False, f"HTTP {status}, not ready: {named or 'no reason given'}")
 
 
+_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#:@]*):[^/?#]*@", re.IGNORECASE)
+_QUERY_SECRET = re.compile(r"([?&](?:password|passwd|pass|secret|token)=)[^&#]*", re.IGNORECASE)
+
+
+def redacted_url(url: str) -> str:
+    """`url` fit to print: a password in it, or in its query, becomes `***` (health output
+    lands in container logs and CI output).
+
+    >>> redacted_url("redis://app:s3cret@cache:6379/0?password=s3cret&db=1")
+    'redis://app:***@cache:6379/0?password=***&db=1'
+    """
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", url))
+
+
 def probe_services(settings: Settings) -> list[Probe]:
     """Kafka and Redis themselves, as the settings address them (no flow needed)."""
     from insession.kafka_admin import broker_ready
@@ -107,7 +122,11 @@ def probe_services(settings: Settings) -> list[Probe]:
             kafka,
             f"{'answers' if kafka else 'no answer'} at {settings.bootstrap_servers}",
         ),
-        Probe("redis", redis, f"{'answers' if redis else 'no answer'} at {settings.redis_url}"),
+        Probe(
+            "redis",
+            redis,
+            f"{'answers' if redis else 'no answer'} at {redacted_url(settings.redis_url)}",
+        ),
     ]
 
 

@@ -17,6 +17,28 @@ _QUIET = logging.getLogger("insession.kafka.quiet")
 _QUIET.addHandler(logging.NullHandler())
 _QUIET.propagate = False
 
+RECORD_HEADROOM_BYTES = 65_536
+"""Room above `Settings.max_message_bytes` for what Kafka adds to a message on the wire (the
+record batch header, the key, headers), so a message of the documented limit still passes."""
+
+
+def record_limit(max_message_bytes: int) -> int:
+    """The largest record batch the topics, producers and consumers allow, all alike: a
+    message the flow accepts must pass every one of them, or one message stops a partition."""
+    return max_message_bytes + RECORD_HEADROOM_BYTES
+
+
+def producer_limits(max_message_bytes: int) -> dict[str, str]:
+    """Producer settings for records up to `record_limit` (librdkafka's own default, 1e6
+    bytes, is below the documented 1 MiB)."""
+    return {"message.max.bytes": str(record_limit(max_message_bytes))}
+
+
+def consumer_limits(max_message_bytes: int) -> dict[str, str]:
+    """Consumer settings that fetch a record of `record_limit` in one go (the broker would
+    hand a larger one over alone anyway; this keeps fetches and limits consistent)."""
+    return {"max.partition.fetch.bytes": str(record_limit(max_message_bytes))}
+
 
 def split_address(address: str) -> tuple[str, int]:
     """'host:port' -> (host, port)."""
@@ -69,13 +91,21 @@ def create_topics(
 ) -> list[str]:
     """Create the topics for `streams` (default: all) with their partition counts.
 
-    Idempotent: topics that already exist are left as they are. Returns the names created.
+    Each topic takes records up to `record_limit` (the broker's default, 1 MiB + 12 bytes,
+    refuses a 1 MiB message in its batch). Idempotent: topics that already exist are left as
+    they are. Returns the names created.
     """
     wait_for_broker(settings.bootstrap_servers, timeout)
     chosen = list(streams) if streams is not None else list(settings.topics)
     client = admin_client(settings.bootstrap_servers)
+    config = {"max.message.bytes": str(record_limit(settings.max_message_bytes))}
     wanted = [
-        NewTopic(settings.topic(s), num_partitions=settings.partitions_for(s), replication_factor=1)
+        NewTopic(
+            settings.topic(s),
+            num_partitions=settings.partitions_for(s),
+            replication_factor=1,
+            config=config,
+        )
         for s in chosen
     ]
     created = []

@@ -18,7 +18,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import orjson
@@ -32,7 +32,8 @@ from prometheus_client.metrics_core import (
 from prometheus_client.utils import floatToGoString
 
 from insession import __version__
-from schemas.events import OFFER_OUTCOMES, STREAMS
+from insession.http_server import BoundedHTTPServer
+from schemas.events import OFFER_OUTCOMES, STREAMS, WITHDRAWAL_REASONS
 
 INPUT_STREAMS = tuple(s for s in STREAMS if s not in ("offers", "dead_letter"))
 OFFER_GROUPS = ("policy", "control", "fallback")
@@ -78,12 +79,16 @@ METRICS = (
                "Events read, by stream (short name) and channel."),
     MetricSpec("insession_dead_letters_total", "counter", ("reason",),
                "Messages sent to the dead-letter topic, by reason code."),
+    MetricSpec("insession_duplicate_events_total", "counter", ("stream",),
+               "Events dropped as redeliveries of one the person sent before (same event_id)."),
     MetricSpec("insession_decisions_total", "counter", ("reason",),
                "Decision points, by how they ended (offer, no_signal, too_soon, ...)."),
     MetricSpec("insession_offers_total", "counter", ("kind", "group"),
                "Offers made, by offer kind and group (policy, control, fallback)."),
     MetricSpec("insession_fallbacks_total", "counter", ("reason",),
                "Fallback offers made because no decision could be made, by reason."),
+    MetricSpec("insession_offer_withdrawals_total", "counter", ("reason",),
+               "Offers withdrawn (e.g. consent_revoked), by reason."),
     MetricSpec("insession_offer_outcomes_total", "counter", ("group", "outcome"),
                "What happened to offers (shown ... accepted, no_response), by group."),
     MetricSpec("insession_decision_latency_seconds", "histogram", (),
@@ -160,16 +165,19 @@ class _Tally:
     no lock; a scrape copies and sums every thread's tally."""
 
     __slots__ = (
-        "dead_letters", "decision", "decisions", "event_to_offer", "events_in", "examples",
-        "fallbacks", "model_updates", "offers", "outcomes", "produce_errors", "redis",
+        "dead_letters", "decision", "decisions", "duplicates", "event_to_offer", "events_in",
+        "examples", "fallbacks", "model_updates", "offers", "outcomes", "produce_errors", "redis",
+        "withdrawals",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.events_in: dict[tuple[str, str], int] = {}
         self.dead_letters: dict[tuple[str], int] = {}
+        self.duplicates: dict[tuple[str], int] = {}
         self.decisions: dict[tuple[str], int] = {}
         self.offers: dict[tuple[str, str], int] = {}
         self.fallbacks: dict[tuple[str], int] = {}
+        self.withdrawals: dict[tuple[str], int] = {}
         self.outcomes: dict[tuple[str, str], int] = {}
         self.produce_errors: dict[tuple[str], int] = {}
         self.model_updates: dict[tuple[str], int] = {}
@@ -184,9 +192,11 @@ class _Tally:
         return {
             "insession_events_in_total": dict(self.events_in),
             "insession_dead_letters_total": dict(self.dead_letters),
+            "insession_duplicate_events_total": dict(self.duplicates),
             "insession_decisions_total": dict(self.decisions),
             "insession_offers_total": dict(self.offers),
             "insession_fallbacks_total": dict(self.fallbacks),
+            "insession_offer_withdrawals_total": dict(self.withdrawals),
             "insession_offer_outcomes_total": dict(self.outcomes),
             "insession_kafka_produce_errors_total": dict(self.produce_errors),
             "insession_model_updates_total": dict(self.model_updates),
@@ -265,6 +275,15 @@ class FlowMetrics:
         counts = self._mine().dead_letters
         counts[(reason,)] = counts.get((reason,), 0) + n
 
+    def duplicate_event(self, stream: str) -> None:
+        """An event of `stream` was dropped: the person had sent it (its `event_id`) before."""
+        counts = self._mine().duplicates
+        key = (stream,)
+        if key in counts:
+            counts[key] += 1
+        elif _allowed("stream", stream, INPUT_STREAMS):
+            counts[key] = 1
+
     # --- decisions and offers ---------------------------------------------------------------
 
     def decision(self, reason: str, seconds: float | None = None) -> None:
@@ -293,6 +312,15 @@ class FlowMetrics:
         """A fallback offer was made because no decision could be made (e.g. `time_budget`)."""
         counts = self._mine().fallbacks
         counts[(reason,)] = counts.get((reason,), 0) + 1
+
+    def withdrawal(self, reason: str) -> None:
+        """An offer was withdrawn for `reason` (one of `WITHDRAWAL_REASONS`)."""
+        counts = self._mine().withdrawals
+        key = (reason,)
+        if key in counts:
+            counts[key] += 1
+        elif _allowed("withdrawal reason", reason, WITHDRAWAL_REASONS):
+            counts[key] = 1
 
     def outcome(self, group: str, outcome: str) -> None:
         """What happened to an offer of `group`: shown, clicked, accepted, dismissed or
@@ -414,7 +442,7 @@ ReadinessCheck = Callable[[], bool]
 class MetricsServer:
     """A running `/metrics`, `/healthz` and `/readyz` server; `stop()` ends it."""
 
-    def __init__(self, metrics: FlowMetrics, server: ThreadingHTTPServer) -> None:
+    def __init__(self, metrics: FlowMetrics, server: HTTPServer) -> None:
         self.metrics = metrics
         self.checks: dict[str, ReadinessCheck] = {}
         self._server = server
@@ -462,14 +490,17 @@ def serve_metrics(
     port: int = 9108,
     checks: Mapping[str, ReadinessCheck] | None = None,
 ) -> MetricsServer:
-    """Serve `metrics` over HTTP from a daemon thread; port 0 picks a free port."""
+    """Serve `metrics` over HTTP from a daemon thread; port 0 picks a free port.
+
+    Connections that go silent time out and handler threads are bounded
+    (`insession.http_server`): a probe or scraper that misbehaves cannot take the flow down.
+    """
     if not 0 <= port <= 65535:
         raise ValueError(f"metrics port {port}: must be 0..65535 (setting metrics_port)")
     try:
-        server = ThreadingHTTPServer((host, port), _MetricsHandler)
+        server = BoundedHTTPServer((host, port), _MetricsHandler)
     except OSError as error:
         raise OSError(f"metrics server: cannot listen on {host}:{port}: {error}") from error
-    server.daemon_threads = True
     running = MetricsServer(metrics, server)
     server.running = running  # type: ignore[attr-defined]
     for name, check in (checks or {}).items():

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -20,9 +20,9 @@ import bytewax.operators as op
 import orjson
 from bytewax.dataflow import Dataflow, Stream
 from bytewax.run import cli_main
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_STORED
 
-from flows.personalise import FlowOutputs, build_flow
+from flows.personalise import FlowOutputs, LiveTime, build_flow
 from insession.connectors import (
     CallbackSink,
     ContractKafkaSink,
@@ -32,7 +32,9 @@ from insession.connectors import (
 )
 from insession.flow_metrics import FlowTap
 from insession.flow_stats import FlowStats
+from insession.kafka_admin import consumer_limits
 from insession.kafka_source import LiveKafkaSource
+from insession.keys import message_key
 from insession.metrics import FlowMetrics
 from insession.model_store import (
     ModelPublishSink,
@@ -42,12 +44,15 @@ from insession.model_store import (
 )
 from insession.offer_ledger import LedgerOffersSink, OfferLedger
 from insession.pacing import MAX_SPEED, Speed
+from insession.recovery import SnapshotScrubber
 from insession.redis_mirror import MirrorLayout, flow_client
 from insession.settings import Settings
 from models.policy import build_policy
 from operators.catalogue import Catalogue, load_catalogue
 from operators.control_group import ControlGroup
 from operators.customer_step import Outcome
+from operators.event_clock import EventClock
+from operators.identity import IdentityTrust
 from operators.learning import ModelHub
 from operators.personalise import EngineConfig, Personaliser
 from operators.routing import Inbound
@@ -150,7 +155,12 @@ def _summarise(config: SessionConfig, outcome: Outcome) -> dict[str, object]:
 def offer_ledger(settings: Settings, engine: Personaliser) -> OfferLedger:
     """The ledger of offers sent; an id is kept while its offer could be re-decided."""
     ttl_s = 2 * engine.catalogue.policy.offer_ttl_s
-    return OfferLedger(flow_client(settings.redis_url), settings.redis_prefix, ttl_s)
+    return OfferLedger(
+        flow_client(settings.redis_url),
+        settings.redis_prefix,
+        ttl_s,
+        key_secret=settings.key_secret,
+    )
 
 
 def mirror_sink(
@@ -160,6 +170,7 @@ def mirror_sink(
     layout = MirrorLayout(
         prefix=settings.redis_prefix,
         offers_ttl_s=engine.catalogue.policy.offer_ttl_s,
+        key_secret=settings.key_secret,
     )
     return RedisMirrorSink(
         settings.redis_url,
@@ -181,9 +192,11 @@ class ReplayResult:
     stats: FlowStats
 
 
-def _offer_order(line: bytes) -> tuple[int, str]:
-    offer = orjson.loads(line)
-    return offer["decided_at"], offer["offer_id"]
+def _offer_order(line: bytes) -> tuple[int, str, str]:
+    """Offers by decision time, withdrawals by theirs (never before their offer's)."""
+    message = orjson.loads(line)
+    at = message["decided_at"] if message["type"] == "offer" else message["withdrawn_at"]
+    return at, message["offer_id"], message["type"]
 
 
 def _dead_letter_order(line: bytes) -> tuple[str, int, int]:
@@ -235,7 +248,7 @@ def replay_flow(
     def read(flow: Dataflow) -> Stream[Inbound]:
         return op.input("read", flow, source)
 
-    flow = build_flow(read, outputs, engine, settings.max_message_bytes)
+    flow = build_flow(read, outputs, engine, settings.max_message_bytes, trust=trust(settings))
     tune_garbage_collector()
     started = time.perf_counter()
     # A zero epoch interval makes each input batch its own epoch: the basis of determinism.
@@ -356,9 +369,40 @@ def replay_cluster(
     return _joined(out_dir, seconds, stats)
 
 
-def _customer_key(contract: Contract) -> str | None:
+ERASURE = "erasure_request"
+"""`Outcome.event_type` of a customer's erasure (not a device forgotten at its link)."""
+
+
+def _tell_erasures(scrubber: SnapshotScrubber, outcomes: list[Outcome]) -> None:
+    if any(o.erased and o.event_type == ERASURE for o in outcomes):
+        scrubber.erased()
+
+
+def _outcome_watchers(
+    tap: FlowTap | None, scrubber: SnapshotScrubber | None
+) -> CallbackSink | None:
+    """The outcomes sink of a live flow: metrics, and erasures for the recovery scrubber."""
+    watchers = [tap.outcomes] if tap is not None else []
+    if scrubber is not None:
+        watchers.append(partial(_tell_erasures, scrubber))
+    if not watchers:
+        return None
+    return CallbackSink(partial(_each, watchers))
+
+
+def _each(watchers: list[Callable[[list[Outcome]], None]], outcomes: list[Outcome]) -> None:
+    for watch in watchers:
+        watch(outcomes)
+
+
+def trust(settings: Settings) -> IdentityTrust:
+    """Which identity links the flow believes, and what becomes of unlinked customer ids."""
+    return IdentityTrust(secret=settings.identity_secret, unlinked=settings.unlinked_customer)
+
+
+def _customer_key(secret: str, contract: Contract) -> str | None:
     if isinstance(contract, Event):
-        return contract.partition_key()
+        return message_key(contract, secret)
     return None
 
 
@@ -371,13 +415,15 @@ def kafka_flow(
     consumer_config: dict[str, str] | None = None,
     durable: bool = False,
     metrics: FlowMetrics | None = None,
+    scrubber: SnapshotScrubber | None = None,
 ) -> Dataflow:
     """The flow on the configured Kafka topics, writing offers and dead letters to Kafka.
 
     With Redis (`mirror`), offers go through the offer ledger, so an offer id is only ever
     sent with one content. `durable` (set when Bytewax recovery is on) makes each batch of
     offers wait for the broker's acknowledgement before the flow moves on. `metrics` is fed
-    from the flow's streams, its Kafka source and its Redis mirror.
+    from the flow's streams, its Kafka source and its Redis mirror. `scrubber` (with recovery)
+    is told of each erasure, to scrub the customer from the snapshots.
     """
     engine = load_engine(settings, redis_model=mirror)
     tap = (
@@ -386,14 +432,23 @@ def kafka_flow(
         else None
     )
     produce_error = metrics.produce_error if metrics is not None else None
+    live = live_time(settings)
     source = LiveKafkaSource(
         settings.bootstrap_servers,
         [settings.topic(s) for s in INPUT_STREAMS],
-        starting_offset=OFFSET_BEGINNING if from_beginning else OFFSET_END,
+        starting_offset=OFFSET_BEGINNING if from_beginning else OFFSET_STORED,
         tail=tail,
         batch_size=settings.input_batch,
-        config={**LIVE_CONSUMER_CONFIG, **(consumer_config or {})},
+        config={
+            **LIVE_CONSUMER_CONFIG,
+            **consumer_limits(settings.max_message_bytes),
+            **(consumer_config or {}),
+        },
         on_lag=tap.consumer_lag if tap is not None else None,
+        on_poll=tap.input_polled if tap is not None else None,
+        clock=live.clock,
+        group_id=settings.consumer_group,
+        commit_delay_s=commit_delay_s(settings),
     )
 
     def read(flow: Dataflow) -> Stream[Inbound]:
@@ -407,14 +462,16 @@ def kafka_flow(
                 partial(offer_ledger, settings, engine),
                 durable=durable,
                 on_error=produce_error,
+                max_message_bytes=settings.max_message_bytes,
             )
             if mirror
             else ContractKafkaSink(
                 settings.bootstrap_servers,
                 settings.topic("offers"),
-                _customer_key,
+                partial(_customer_key, settings.key_secret),
                 durable=durable,
                 on_error=produce_error,
+                max_message_bytes=settings.max_message_bytes,
             )
         ),
         dead_letters=ContractKafkaSink(
@@ -423,11 +480,36 @@ def kafka_flow(
             lambda _: None,
             durable=durable,
             on_error=produce_error,
+            max_message_bytes=settings.max_message_bytes,
         ),
         mirror=mirror_sink(settings, engine, tap) if mirror else None,
-        outcomes=CallbackSink(tap.outcomes) if tap is not None else None,
+        outcomes=_outcome_watchers(tap, scrubber),
         model=ModelPublishSink(engine.model) if mirror else None,
     )
     return build_flow(
-        read, outputs, engine, settings.max_message_bytes, strict_order=False, taps=tap
+        read,
+        outputs,
+        engine,
+        settings.max_message_bytes,
+        taps=tap,
+        live=live,
+        trust=trust(settings),
     )
+
+
+def live_time(settings: Settings) -> LiveTime:
+    """The live flow's clock and its tolerances, from the settings."""
+    return LiveTime(
+        clock=EventClock(lateness_ms=int(settings.allowed_lateness_s * 1000)),
+        ahead_tolerance_ms=int(settings.event_ahead_tolerance_s * 1000),
+        max_hold_ms=int(settings.order_max_hold_s * 1000),
+    )
+
+
+COMMIT_MARGIN_S = 5.0
+
+
+def commit_delay_s(settings: Settings) -> float:
+    """How far behind its reading a partition commits: past the longest an event can be held
+    (lateness, then the hold limit), with a margin for sending what it produced."""
+    return settings.order_max_hold_s + settings.allowed_lateness_s + COMMIT_MARGIN_S

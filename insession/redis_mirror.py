@@ -4,11 +4,13 @@ Key layout (all under a configurable prefix, default `insession:`):
 
 * `{prefix}summary:{person}`: JSON customer summary (`operators.summary`), TTL `summary_ttl_s`.
 * `{prefix}offers:{person}`: list of the latest offers as JSON, newest first, at most
-  `max_offers` kept, TTL the offer lifetime.
+  `max_offers` kept, TTL the offer lifetime; a withdrawn offer is taken out of it.
 
-`person` is the customer id, or `anon:{anonymous_id}` for a shopper not yet identified.
-An erasure deletes both keys. While Redis is unreachable, updates wait in a coalesced
-backlog (`RedisMirror`) and are written when it answers again.
+`person` is the customer id, or `anon:{anonymous_id}` for a shopper not yet identified;
+with a key secret, key names hold `insession.keys.person_key(person, secret)` instead. An
+erasure deletes both keys, and the person's offer-ledger entries with their index
+(`{prefix}ledger:{person}`, `insession.offer_ledger`). While Redis is unreachable, updates
+wait in a coalesced backlog (`RedisMirror`) and are written when it answers again.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from insession import keys
 from insession.breaker import Breaker
+from operators.identity import is_anonymous
 from schemas.codec import encode
 from schemas.events import Offer
 
@@ -45,12 +49,14 @@ MirrorObserver = Callable[[int, bool, int], None]
 
 @dataclass(frozen=True, slots=True)
 class MirrorUpdate:
-    """One change for the mirror: a new summary, a new offer, or an erasure."""
+    """One change for the mirror: a new summary, a new offer, withdrawn offers, or an erasure."""
 
     person: str
     summary: dict[str, Any] | None = None
     offer: Offer | None = None
     erase: bool = False
+    withdrawn: tuple[str, ...] = ()
+    """Ids of offers to take out of the person's offers list."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,33 +67,75 @@ class MirrorLayout:
     summary_ttl_s: int = 7 * 24 * 3600
     offers_ttl_s: int = 1800
     max_offers: int = 5
+    key_secret: str = ""
+    """Hash people in key names (`insession.keys.person_key`); empty: raw ids."""
 
     def summary_key(self, person: str) -> str:
-        return f"{self.prefix}summary:{person}"
+        return keys.summary_key(person, self.key_secret, self.prefix)
 
     def offers_key(self, person: str) -> str:
-        return f"{self.prefix}offers:{person}"
+        return keys.offers_key(person, self.key_secret, self.prefix)
+
+    def ledger_key(self, person: str) -> str:
+        return keys.ledger_key(person, self.key_secret, self.prefix)
 
 
 @dataclass(slots=True)
 class _Pending:
     """What one person's keys still need, coalesced: applying it equals applying the updates
-    one by one (an erasure first, then the newest offers, then the latest summary)."""
+    one by one (an erasure first, then the newest offers, then the withdrawals, then the
+    latest summary)."""
 
     erase: bool = False
     offers: list[bytes] = field(default_factory=list)
     summary: dict[str, Any] | None = None
+    withdrawn: list[str] = field(default_factory=list)
 
 
 def _combine(older: _Pending | None, newer: _Pending) -> _Pending:
     """`older` then `newer`, as one pending change (newer wins; an erasure wipes older)."""
     if older is None or newer.erase:
         return newer
+    withdrawn = older.withdrawn
+    if withdrawn and newer.offers:  # an offer listed again after its withdrawal stays listed
+        again = {orjson.loads(raw)["offer_id"] for raw in newer.offers}
+        withdrawn = [offer_id for offer_id in withdrawn if offer_id not in again]
     return _Pending(
         erase=older.erase,
         offers=older.offers + newer.offers,
         summary=newer.summary if newer.summary is not None else older.summary,
+        withdrawn=withdrawn + [w for w in newer.withdrawn if w not in withdrawn],
     )
+
+
+_WITHDRAW = """
+for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local ok, offer = pcall(cjson.decode, raw)
+  if ok and type(offer) == 'table' then
+    for i = 1, #ARGV do
+      if offer.offer_id == ARGV[i] then
+        redis.call('LREM', KEYS[1], 0, raw)
+        break
+      end
+    end
+  end
+end
+return 0
+"""
+"""Takes the offers with the given ids (ARGV) out of an offers list (KEYS[1]), on the server in
+one step. By id, not by bytes: the list may hold an offer as first sent (after a resume)."""
+
+
+_ERASE_LEDGER = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[1])
+return #ids
+"""
+"""Deletes a person's offer-ledger entries (ids in the index KEYS[1], keys ARGV[1] .. id) and
+the index, on the server in one step."""
 
 
 @dataclass(slots=True)
@@ -219,10 +267,16 @@ class RedisMirror:
                 pending = backlog[update.person] = _Pending()
             if update.erase:
                 pending.erase, pending.offers, pending.summary = True, [], None
+                pending.withdrawn = []
                 continue
             if update.offer is not None:
                 pending.offers.append(encode(update.offer))
                 del pending.offers[:-keep]
+                if update.offer.offer_id in pending.withdrawn:
+                    pending.withdrawn.remove(update.offer.offer_id)
+            for offer_id in update.withdrawn:
+                if offer_id not in pending.withdrawn:
+                    pending.withdrawn.append(offer_id)
             if update.summary is not None:
                 pending.summary = update.summary
 
@@ -231,6 +285,11 @@ class RedisMirror:
         summary_key, offers_key = layout.summary_key(person), layout.offers_key(person)
         if pending.erase:
             pipe.delete(summary_key, offers_key)
+            # A customer's erasure takes their ledger entries too. A device forgotten at its
+            # link keeps its entries: they name no customer, and guard a resume's resends.
+            if not is_anonymous(person):
+                ledger_offers = keys.offer_key("", layout.prefix)
+                pipe.eval(_ERASE_LEDGER, 1, layout.ledger_key(person), ledger_offers)
         if pending.offers:
             # LREM first: a batch resent after a timeout that Redis had in fact applied, or
             # an offer re-emitted after a crash, is not listed twice.
@@ -239,5 +298,7 @@ class RedisMirror:
             pipe.lpush(offers_key, *pending.offers)
             pipe.ltrim(offers_key, 0, layout.max_offers - 1)
             pipe.expire(offers_key, layout.offers_ttl_s)
+        if pending.withdrawn:
+            pipe.eval(_WITHDRAW, 1, offers_key, *pending.withdrawn)
         if pending.summary is not None:
             pipe.set(summary_key, orjson.dumps(pending.summary), ex=layout.summary_ttl_s)

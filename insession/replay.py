@@ -102,6 +102,7 @@ def replay(
                             offset=message.offset,
                             stage="decode",
                             failed_at=int(time.time() * 1000),
+                            max_bytes=max_bytes,
                         )
                     )
                 else:

@@ -27,16 +27,20 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
     stats = result.stats
     events = sum(stats.events.values())
     rate = events / result.seconds if result.seconds else 0.0
+    # The offers file holds the withdrawals too, in the order they were made.
+    withdrawn = sum(stats.withdrawals.values())
+    offers = result.offers - withdrawn
     print(
         f"replayed {events:,} events in {result.seconds:.2f} s ({rate:,.0f} events/s): "
-        f"{result.offers:,} offers, {result.dead_letters:,} dead letters, "
-        f"{len(stats.journeys):,} shoppers, {stats.devices_stitched:,} devices stitched to "
-        f"customers, {stats.erasures:,} erasures",
+        f"{offers:,} offers, {withdrawn:,} offers withdrawn, {result.dead_letters:,} dead "
+        f"letters, {len(stats.journeys):,} shoppers, {stats.devices_stitched:,} devices "
+        f"stitched to customers, {stats.erasures:,} erasures, {stats.duplicates:,} duplicate "
+        "events dropped",
         file=out,
     )
     control = stats.reasons["control:random"]
     print(
-        f"offers by the policy {result.offers - control:,}, to the control group (random "
+        f"offers by the policy {offers - control:,}, to the control group (random "
         f"eligible offer) {control:,}",
         file=out,
     )
@@ -47,6 +51,7 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
         ("offers by action", stats.offers_by_action),
         ("reason codes", stats.reasons),
         ("decisions closed for learning, by group and outcome", stats.learning),
+        ("offers withdrawn, by reason", stats.withdrawals),
         ("dead letters by reason", _dead_letter_reasons(result)),
     )
     for title, counts in tables:
@@ -57,6 +62,6 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
         print(f"\njourney of {person} ({stats.offers_per_person[person]} offers)", file=out)
         for step in stats.journeys[person]:
             print(f"  {step}", file=out)
-    print(f"\noffers written to {result.offers_path}", file=out)
+    print(f"\noffers and withdrawals written to {result.offers_path}", file=out)
     if result.dead_letters:
         print(f"dead letters written to {result.dead_letters_path}", file=out)

@@ -64,6 +64,23 @@ class Settings:
     """A decision whose model call takes longer gets the catalogue's fallback offer (0: none)."""
     recovery_dir: str = ""
     """Where `insession run` keeps Bytewax snapshots to resume from after a crash."""
+    consumer_group: str = "insession"
+    """Kafka consumer group whose committed offsets a restart without snapshots resumes from."""
+    allowed_lateness_s: float = 0.0
+    """How long a live flow waits for late events: each person's events are applied in event
+    time order once every input partition has been read that far past them."""
+    event_ahead_tolerance_s: float = 300.0
+    """Events dated further ahead of the wall clock are dead-lettered (`event_time_ahead`)."""
+    order_max_hold_s: float = 10.0
+    """The longest a live flow holds an event for a partition that has stopped moving."""
+    identity_secret: str = field(default="", repr=False)
+    """HMAC key identity links must be signed with (`schemas.signatures`); empty: unsigned."""
+    unlinked_customer: str = "device"
+    """A client event whose customer id its device is not linked to: `device` (handled as the
+    device's, without that id) or `dead_letter` (`operators.identity`)."""
+    key_secret: str = field(default="", repr=False)
+    """HMAC key that hashes people in Redis key names and offer message keys (`insession.keys`);
+    empty: raw ids."""
 
     def topic(self, stream: str) -> str:
         """The Kafka topic that carries `stream` (a key of `schemas.events.STREAMS`)."""

@@ -10,10 +10,12 @@ from operators.feedback_join import LearningExample
 from operators.personalise import Personaliser
 from operators.routing import Routed
 from operators.session import CustomerState
-from schemas.events import ErasureRequest, Offer
+from schemas.events import ErasureRequest, Offer, OfferWithdrawal
 
 REWARD_WINDOW = "reward_window"
 """`event_type` of an outcome made by a reward window ending, not by an event."""
+DUPLICATE = "duplicate"
+"""`decision_reason` of an event dropped as a redelivery of one the person already sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +35,10 @@ class Outcome:
     """The action ids the offer was chosen among."""
     seconds: float = 0.0
     """Time the engine spent on the event (state, signals, decision), for the latency metric."""
+    withdrawals: tuple[OfferWithdrawal, ...] = ()
+    """Offers the event took back (a consent revoke), for the offers output and the mirror."""
+    duplicate: bool = False
+    """The event was a redelivery, dropped: nothing changed."""
 
 
 def apply_routed(
@@ -42,7 +48,10 @@ def apply_routed(
 
     Returns None as the state when the person must be forgotten (erasure, or an anonymous
     device that turned out to be a known customer). An erased customer's pending decisions
-    are dropped: their context must not be learned from.
+    are dropped: their context must not be learned from. An event the person already sent
+    (same `event_id`, `operators.duplicates`) changes nothing; the check comes after the
+    erasure and the forget, which must act whatever was seen before (the forget carries the
+    device's last event again).
     """
     event = item.event
     if isinstance(event, ErasureRequest):
@@ -56,6 +65,14 @@ def apply_routed(
         ]
     if state is None:
         state = CustomerState(person=item.person)
+    if not state.seen.first_time(event.event_id):
+        # A replayed duplicate was already counted when the device's own person dropped it.
+        reason = "replayed" if item.replayed else DUPLICATE
+        return state, [
+            Outcome(item.person, event.type, event.event_time, decision_reason=reason,
+                    duplicate=True)
+        ]
+    withdrawals: list[OfferWithdrawal] = []
     if item.replayed:
         engine.apply_only(state, event)
         decision = Decision(None, "replayed")
@@ -66,6 +83,7 @@ def apply_routed(
         decision = engine.on_event(state, event)
         seconds = time.perf_counter() - started
         examples = engine.close_decisions(state, event, decision)
+        withdrawals = engine.follow_offers(state, event, decision.offer)
     return state, [
         Outcome(
             item.person,
@@ -77,6 +95,7 @@ def apply_routed(
             examples=tuple(examples),
             candidates=decision.candidates,
             seconds=seconds,
+            withdrawals=tuple(withdrawals),
         )
     ]
 

@@ -34,6 +34,10 @@ DEFAULT_OUTCOMES = ("no_response", "neutral")
 FINAL_OUTCOMES = frozenset({"accepted", "dismissed"})
 """Outcomes after which nothing better can happen, so the decision closes at once."""
 
+MAX_PENDING = 1000
+"""The most `max_pending` may be: the decisions of one person held at once, each with its
+features (a few hundred bytes), so a catalogue cannot make one person cost without bound."""
+
 _RANK = {"shown": 0, "dismissed": 1, "clicked": 2, "accepted": 3}
 """Which outcome wins when several arrive: a dismissal after a click keeps the click, since
 the shopper did engage; a `shown` after a click must not erase it."""
@@ -69,6 +73,8 @@ class RewardPolicy:
     """Drop decisions never reported as shown: an offer that was never rendered says nothing
     about the shopper."""
     max_pending: int = 50
+    """Decisions held per person (`MAX_PENDING` at most); beyond it, the oldest closes as if
+    its window had ended."""
 
     def __post_init__(self) -> None:
         missing = sorted(set(OFFER_OUTCOMES) - set(self.weights))
@@ -78,8 +84,8 @@ class RewardPolicy:
             raise ValueError(f"default_outcome must be one of {', '.join(DEFAULT_OUTCOMES)}")
         if self.default_window_s <= 0 or any(w <= 0 for w in self.windows_s.values()):
             raise ValueError("reward windows must be > 0 seconds")
-        if self.max_pending < 1:
-            raise ValueError("max_pending must be >= 1")
+        if not 1 <= self.max_pending <= MAX_PENDING:
+            raise ValueError(f"max_pending must be 1..{MAX_PENDING}")
 
     @classmethod
     def from_table(cls, table: dict[str, object], windows_s: dict[str, int]) -> RewardPolicy:
@@ -164,6 +170,7 @@ class JoinCounters:
     unshown_dropped: int = 0
     unknown_feedback: int = 0
     late_feedback: int = 0
+    withdrawn: int = 0
 
 
 def _order(decision: PendingDecision) -> tuple[int, str]:
@@ -243,6 +250,13 @@ class FeedbackJoin:
             self.counters.expired += 1
             examples.extend(self._close_unanswered(decision, decision.deadline))
         return examples
+
+    def withdraw(self, offer_ids: set[str]) -> None:
+        """Forget the decisions of withdrawn offers, unlearned: the shopper never had the
+        chance to answer them."""
+        for offer_id in offer_ids:
+            if self.pending.pop(offer_id, None) is not None:
+                self.counters.withdrawn += 1
 
     def next_expiry(self) -> int | None:
         """When `expire` next has work to do, for the step's timer."""

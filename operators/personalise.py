@@ -2,7 +2,8 @@
 
 With a learning policy the same step also closes decisions: each offer is remembered with
 its context until the shopper's feedback (or the end of its reward window) turns it into a
-learning example for the model.
+learning example for the model. Offers that needed consent are followed until they expire or
+are answered, so that a consent revoke withdraws them (`operators.withdrawal`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from operators.decide import Decision, choose_offer
 from operators.features import session_features
 from operators.feedback_join import FeedbackJoin, LearningExample, RewardPolicy, kind_windows
 from operators.learning import ModelHub
-from operators.session import CustomerState, SessionConfig, apply_event
+from operators.session import SESSION_OFFERS, CustomerState, SessionConfig, apply_event
 from operators.signals import SignalConfig, detect_signals
-from schemas.events import Event, OfferFeedback
+from operators.withdrawal import WITHDRAWN, forget_answered, remember_live, withdraw_on_revoke
+from schemas.events import Consent, Event, Offer, OfferFeedback, OfferWithdrawal
 
 END_OF_INPUT = 2**62
 """A time after every reward window: when the input has ended, every decision closes (at its
@@ -47,8 +49,16 @@ class Personaliser:
     config: EngineConfig = field(default_factory=EngineConfig)
     hub: ModelHub | None = None
     reward: RewardPolicy = field(init=False)
+    personal: frozenset[str] = field(init=False)
+    """Action ids of the offers that need consent."""
 
     def __post_init__(self) -> None:
+        if self.catalogue.policy.max_offers_per_session >= SESSION_OFFERS:
+            raise ValueError(
+                f"max_offers_per_session must be below {SESSION_OFFERS}, the offers a session "
+                "remembers (operators.session.SESSION_OFFERS)"
+            )
+        self.personal = frozenset(o.action_id for o in self.catalogue.offers if o.requires_consent)
         if self.hub is None:
             self.hub = ModelHub(self.policy)
         self.reward = self.config.reward or RewardPolicy.from_table(
@@ -104,9 +114,47 @@ class Personaliser:
             )
         return examples
 
+    def follow_offers(
+        self, state: CustomerState, event: Event, made: Offer | None
+    ) -> list[OfferWithdrawal]:
+        """Follow the person's live personalised offers (`made` is the event's own offer); a
+        consent revoke withdraws them.
+
+        Withdrawn offers read `withdrawn` in the session, and their pending decisions are
+        dropped unlearned: the shopper never got to answer them, and must not be learned
+        from once they said no to personalisation.
+        """
+        live = state.live_offers
+        withdrawn: list[OfferWithdrawal] = []
+        if isinstance(event, OfferFeedback):
+            forget_answered(live, event)
+        elif _is_revoke(event) and live:
+            # The revoke did not win if a later grant is the person's consent now.
+            regranted_at = state.consent_at if state.consent else None
+            withdrawn = withdraw_on_revoke(live, event, regranted_at)
+            _mark_withdrawn(state, withdrawn)
+        if made is not None and made.action_id in self.personal:
+            remember_live(live, made)
+        return withdrawn
+
     def close_expired(self, state: CustomerState, now_ms: int | None) -> list[LearningExample]:
         """Close decisions whose window ended by `now_ms` (None: the input ended, close all)."""
         pending = state.pending
         if pending is None:
             return []
         return pending.expire(END_OF_INPUT if now_ms is None else now_ms)
+
+
+def _is_revoke(event: Event) -> bool:
+    return isinstance(event, Consent) and event.purpose == "personalisation" and not event.granted
+
+
+def _mark_withdrawn(state: CustomerState, withdrawn: list[OfferWithdrawal]) -> None:
+    """The session's offers read `withdrawn`; their pending decisions are dropped."""
+    ids = {w.offer_id for w in withdrawn}
+    if state.session is not None:
+        for shown in state.session.offers:
+            if shown.offer_id in ids:
+                shown.outcome = WITHDRAWN
+    if state.pending is not None:
+        state.pending.withdraw(ids)

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from operators.dead_letters import to_dead_letter
 from operators.sentiment import with_score
 from schemas.codec import Rejection, decode
-from schemas.events import Contract, DeadLetter, Event, SocialPost
+from schemas.events import Contract, DeadLetter, Event, IdentityLink, SocialPost
+from schemas.signatures import signature_valid
 
 OrderKey = tuple[int, str, int, int]
 """(event time, source, partition, offset): a total order over all input messages."""
@@ -46,14 +47,29 @@ class Routed:
 
 
 def decode_inbound(
-    inbound: Inbound, max_bytes: int, now_ms: int | None = None
+    inbound: Inbound,
+    max_bytes: int,
+    now_ms: int | None = None,
+    *,
+    ahead_tolerance_ms: int | None = None,
+    identity_secret: str = "",
 ) -> Routed | DeadLetter:
-    """Decode and validate; a bad or non-event message becomes a dead letter with the reason."""
+    """Decode and validate; a bad or non-event message becomes a dead letter with the reason.
+
+    With `ahead_tolerance_ms` (live flows), an event dated further than that ahead of the wall
+    clock is refused too: a wrong clock must not stand for the stream's time. With an
+    `identity_secret`, an identity link without its valid signature is refused
+    (`unverified_identity_link`): it must not link a device to a customer.
+    """
     decoded: Contract | Rejection = (
         decode(inbound.raw, max_bytes=max_bytes)
         if inbound.error is None
         else Rejection("consumer_error", None, inbound.error)
     )
+    if ahead_tolerance_ms is not None and isinstance(decoded, Event):
+        decoded = _not_ahead(decoded, now_ms, ahead_tolerance_ms)
+    if identity_secret and isinstance(decoded, IdentityLink):
+        decoded = _verified(decoded, identity_secret)
     if isinstance(decoded, Event):
         if isinstance(decoded, SocialPost):
             decoded = with_score(decoded)
@@ -64,19 +80,36 @@ def decode_inbound(
             "not_an_input_event", "type", f"{decoded.type} is not an event the engine consumes"
         )
     return to_dead_letter(
-        _truncated(inbound.raw, max_bytes),
+        inbound.raw,
         decoded,
         source=inbound.source,
         partition=inbound.partition,
         offset=inbound.offset,
         stage="decode",
         failed_at=now_ms if now_ms is not None else int(time.time() * 1000),
+        max_bytes=max_bytes,
     )
 
 
-def _truncated(raw: bytes | None, max_bytes: int) -> bytes | None:
-    """Oversized originals are cut to the limit: the dead letter must fit a Kafka message."""
-    return raw[:max_bytes] if raw is not None and len(raw) > max_bytes else raw
+def _not_ahead(event: Event, now_ms: int | None, tolerance_ms: int) -> Event | Rejection:
+    wall_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    ahead_ms = event.event_time - wall_ms
+    if ahead_ms <= tolerance_ms:
+        return event
+    return Rejection(
+        "event_time_ahead",
+        "event_time",
+        f"{ahead_ms / 1000:.0f} s ahead of the wall clock (tolerance {tolerance_ms / 1000:.0f} s)",
+    )
+
+
+def _verified(link: IdentityLink, secret: str) -> IdentityLink | Rejection:
+    if signature_valid(link, secret):
+        return link
+    why = "has no signature" if link.signature is None else "has a signature that does not match"
+    return Rejection(
+        "unverified_identity_link", "signature", f"identity link {why} (identity secret set)"
+    )
 
 
 def sort_key(item: Routed) -> SortKey:

@@ -3,6 +3,11 @@
 `apply_event` is the one state transition: it folds an event into a `CustomerState` in place
 (the keyed step owns its state, so copying per event would only cost time) and returns
 whether the event opened a new session.
+
+Every collection kept per person is bounded (the limits below), so what one person sends,
+shopper or bot, cannot make the engine hold more, nor make each of their events cost more:
+ten thousand distinct products added to one cart keep the state and its Redis summary at a
+few kilobytes.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from operators.duplicates import RecentIds
 from schemas.events import (
     CartAdd,
     CartRemove,
@@ -19,6 +25,7 @@ from schemas.events import (
     Consent,
     Dwell,
     Event,
+    Offer,
     OfferFeedback,
     PageView,
     ProductView,
@@ -31,7 +38,25 @@ if TYPE_CHECKING:
     from operators.feedback_join import FeedbackJoin
 
 RECENT_PRODUCTS = 20
+"""Products viewed last, in order, per session (the summary shows the last 5)."""
 OWNED_PRODUCTS = 200
+"""Products bought, per person: offers of items already owned are not made; older purchases
+are the least likely to matter, so the oldest is forgotten first."""
+CART_LINES = 50
+"""Distinct lines a cart keeps: the most recently added ones. Real carts hold a handful of
+lines, and many shops cap them at 50 to 100; a line not added to while 50 others were is what
+the shopper has forgotten, and offers should answer what they are choosing now. The cart value
+is that of the lines kept."""
+VIEWED_PRODUCTS = 100
+"""Distinct products whose views are counted per session (hesitation is viewing one product
+again and again); the product viewed least recently is forgotten first."""
+CATEGORIES = 20
+"""Distinct categories counted per session (views) and per person (purchases); the least
+counted is forgotten first (the oldest of equals), so the top categories stay."""
+SESSION_OFFERS = 32
+"""Offers remembered per session for the contact policy (limits, cool-downs) and the summary;
+the policy allows a few per session (`max_offers_per_session`, 3 in the shipped catalogue), and
+`Personaliser` refuses a catalogue that allows as many as this."""
 HELP_PAGES = frozenset({"delivery_info", "shipping", "returns", "help", "faq", "contact"})
 
 
@@ -83,10 +108,11 @@ class SessionState:
     help_page_views: int = 0
     dwell_ms: int = 0
     cart: dict[str, CartLine] = field(default_factory=dict)
+    """Lines by product, least recently added first (`CART_LINES` at most)."""
     cart_removals: int = 0
     checkout_started: bool = False
     purchased: bool = False
-    offers: list[ShownOffer] = field(default_factory=list)
+    offers: deque[ShownOffer] = field(default_factory=lambda: deque(maxlen=SESSION_OFFERS))
 
     @property
     def cart_value(self) -> float:
@@ -117,6 +143,14 @@ class CustomerState:
     sessions: int = 0
     pending: FeedbackJoin | None = None
     """Decisions waiting for their outcome (`operators.feedback_join`), when learning is on."""
+    live_offers: list[Offer] = field(default_factory=list)
+    """Offers made that needed consent and may still be showing: a revoke withdraws them
+    (`operators.withdrawal`, which bounds them)."""
+    seen: RecentIds = field(default_factory=RecentIds)
+    """The person's recent event ids, to drop redelivered events (`operators.duplicates`)."""
+    consent_at: int = 0
+    """Event time of the consent event `consent` comes from: an older one arriving late does
+    not overturn it."""
 
     def sentiment_now(self, now: int, config: SessionConfig) -> float:
         """The decayed sentiment score at `now`, in [-1, 1]."""
@@ -137,9 +171,43 @@ def _ensure_session(state: CustomerState, event: Event, config: SessionConfig) -
     return True
 
 
+def count_bounded(counts: dict[str, int], key: str, limit: int) -> None:
+    """Count one more `key`; a new key beyond `limit` replaces the least counted one (the
+    oldest of equals: dicts keep insertion order and `min` returns the first)."""
+    if key in counts:
+        counts[key] += 1
+        return
+    if len(counts) >= limit:
+        del counts[min(counts, key=counts.__getitem__)]
+    counts[key] = 1
+
+
 def _view_category(session: SessionState, category: str | None) -> None:
     if category:
-        session.category_views[category] = session.category_views.get(category, 0) + 1
+        count_bounded(session.category_views, category, CATEGORIES)
+
+
+def _view_product(session: SessionState, product_id: str) -> None:
+    """Count a view, keeping the `VIEWED_PRODUCTS` viewed most recently."""
+    views = session.product_views
+    views[product_id] = views.pop(product_id, 0) + 1  # re-inserted: now the most recent
+    if len(views) > VIEWED_PRODUCTS:
+        del views[next(iter(views))]
+
+
+def _add_to_cart(session: SessionState, event: CartAdd) -> None:
+    """Add units; the line becomes the most recent, and the least recent goes beyond
+    `CART_LINES`."""
+    cart = session.cart
+    line = cart.pop(event.product_id, None)
+    if line is None:
+        line = CartLine(event.quantity, event.unit_price, event.category)
+    else:
+        line.quantity += event.quantity
+        line.unit_price = event.unit_price if event.unit_price is not None else line.unit_price
+    cart[event.product_id] = line
+    if len(cart) > CART_LINES:
+        del cart[next(iter(cart))]
 
 
 def apply_event(state: CustomerState, event: Event, config: SessionConfig) -> bool:
@@ -153,8 +221,9 @@ def apply_event(state: CustomerState, event: Event, config: SessionConfig) -> bo
     if event.anonymous_id is not None:
         state.anonymous_id = event.anonymous_id
     if isinstance(event, Consent):
-        if event.purpose == "personalisation":
+        if event.purpose == "personalisation" and event.event_time >= state.consent_at:
             state.consent = event.granted
+            state.consent_at = event.event_time
         return False
     if isinstance(event, SocialPost):
         _apply_sentiment(state, event, config)
@@ -172,7 +241,7 @@ def apply_event(state: CustomerState, event: Event, config: SessionConfig) -> bo
 
     if isinstance(event, ProductView):
         session.recent_products.append(event.product_id)
-        session.product_views[event.product_id] = session.product_views.get(event.product_id, 0) + 1
+        _view_product(session, event.product_id)
         _view_category(session, event.category)
         if event.price is not None:
             session.price_sum += event.price
@@ -191,14 +260,7 @@ def apply_event(state: CustomerState, event: Event, config: SessionConfig) -> bo
     elif isinstance(event, Dwell):
         session.dwell_ms += event.dwell_ms
     elif isinstance(event, CartAdd):
-        line = session.cart.get(event.product_id)
-        if line is None:
-            session.cart[event.product_id] = CartLine(
-                event.quantity, event.unit_price, event.category
-            )
-        else:
-            line.quantity += event.quantity
-            line.unit_price = event.unit_price if event.unit_price is not None else line.unit_price
+        _add_to_cart(session, event)
     elif isinstance(event, CartRemove):
         session.cart_removals += 1
         line = session.cart.get(event.product_id)
@@ -226,9 +288,7 @@ def _apply_purchase(state: CustomerState, session: SessionState, event: Purchase
             state.owned.append(line.product_id)
         session.cart.pop(line.product_id, None)
         if line.category:
-            state.purchased_categories[line.category] = (
-                state.purchased_categories.get(line.category, 0) + 1
-            )
+            count_bounded(state.purchased_categories, line.category, CATEGORIES)
 
 
 def _apply_sentiment(state: CustomerState, event: SocialPost, config: SessionConfig) -> None:

@@ -39,6 +39,7 @@ OFFER_KINDS = (
     "content",
 )
 IDENTITY_METHODS = ("login", "signup", "email_link", "loyalty_card", "checkout", "other")
+WITHDRAWAL_REASONS = ("consent_revoked",)
 
 
 def kind(name: str) -> str:
@@ -234,6 +235,13 @@ class IdentityLink(Event):
     method: str = spec(
         "How the customer was identified.", default="login", choices=IDENTITY_METHODS
     )
+    signature: str | None = spec(
+        "HMAC-SHA256 (hex) by the shop's backend; required when the engine has an identity "
+        "secret (schemas/signatures.py says what is signed).",
+        default=None,
+        min_length=64,
+        max_length=64,
+    )
 
     RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("anonymous_id",), ("customer_id",))
 
@@ -302,11 +310,38 @@ class Offer(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OfferWithdrawal(Event):
+    """An offer the engine takes back, keyed like the offer on the offers topic: stop showing it."""
+
+    # Addressed (customer or device, channel, session) as the offer was; `event_time` is the
+    # time of what caused it (e.g. the consent revoke).
+    type: str = kind("offer_withdrawal")
+    offer_id: str = ident("The withdrawn offer's stable id.")
+    reason: str = spec("Why it is withdrawn.", choices=WITHDRAWAL_REASONS)
+    withdrawn_at: int = epoch_ms(
+        "From when it counts as withdrawn: the cause's time, or the offer's own decision time "
+        "when the cause is older than the offer (a late consent revoke)."
+    )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class DeadLetter(Contract):
     """A message the engine could not use, with where it came from and why."""
 
     type: str = kind("dead_letter")
-    original: str = spec("The original bytes, base64.", max_length=16_777_216)
+    original: str = spec(
+        "The original bytes, base64; only their start when `truncated`.", max_length=16_777_216
+    )
+    original_bytes: int | None = spec(
+        "How many bytes the original message had (absent from older dead letters).",
+        default=None,
+        minimum=0,
+    )
+    truncated: bool = spec(
+        "True when `original` holds only the first bytes of the message: base64 is 4/3 the "
+        "size, and the dead letter must fit the message limit itself.",
+        default=False,
+    )
     source_topic: str = spec("Topic or file it came from.", min_length=1, max_length=1024)
     source_partition: int | None = spec("Partition, or None for files.", default=None, minimum=0)
     source_offset: int | None = spec("Offset, or line number for files.", default=None, minimum=0)
@@ -334,6 +369,7 @@ CONTRACTS: dict[str, type[Contract]] = {
         ErasureRequest,
         OfferFeedback,
         Offer,
+        OfferWithdrawal,
         DeadLetter,
     )
 }
@@ -347,7 +383,7 @@ STREAMS: dict[str, tuple[str, ...]] = {
     "consent": ("consent",),
     "erasure": ("erasure_request",),
     "offer_feedback": ("offer_feedback",),
-    "offers": ("offer",),
+    "offers": ("offer", "offer_withdrawal"),
     "dead_letter": ("dead_letter",),
 }
 """Which contracts travel on which stream (one Kafka topic per stream)."""

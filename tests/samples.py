@@ -14,6 +14,7 @@ from schemas.events import (
     IdentityLink,
     Offer,
     OfferFeedback,
+    OfferWithdrawal,
     OrderLine,
     PageView,
     ProductView,
@@ -121,5 +122,13 @@ def sample_contracts() -> list[Contract]:
             reason="invalid_json",
             error="not JSON",
             failed_at=T0 + 14,
+        ),
+        OfferWithdrawal(
+            event_id="of-1:withdrawn",
+            event_time=T0 + 15,
+            offer_id="of-1",
+            reason="consent_revoked",
+            withdrawn_at=T0 + 15,
+            **who,
         ),
     ]

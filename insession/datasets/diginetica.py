@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from insession.datasets.csv_rows import bad_row, read_rows
-from schemas.events import Event, OrderLine, ProductView, Purchase
+from schemas.events import Event, IdentityLink, OrderLine, ProductView, Purchase
 from schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
 VIEWS = "sample_train-item-views.csv.gz"
@@ -99,9 +99,12 @@ class _Order:
 def read_diginetica(folder: Path) -> Iterator[Event]:
     """Views of the sample sessions plus the purchases of those sessions, ordered by event_time.
 
-    Views are anonymous ("dgn-s<session>"); a known user adds "dgn-u<user>". Each order number
-    becomes one Purchase at its earliest logging, without prices (the data has none). Ordering
-    needs the sample's rows in memory (12k); categories are kept only for items that occur.
+    Views are anonymous ("dgn-s<session>"); a known user adds "dgn-u<user>". Where a session
+    first shows its user, an IdentityLink comes first ("dgn-link-view-<line>" or
+    "dgn-link-order-<number>", method login or checkout), as a shop's backend sends one at a
+    login: only identity links link a device to a customer. Each order number becomes one
+    Purchase at its earliest logging, without prices (the data has none). Ordering needs the
+    sample's rows in memory (12k); categories are kept only for items that occur.
     """
     days = _Days()
     views_path = folder / VIEWS
@@ -163,7 +166,25 @@ def read_diginetica(folder: Path) -> Iterator[Event]:
         for number, order in orders.items()
     )
     timeline.sort()
+    linked: dict[str, str] = {}  # session -> the user its device is linked to
     for event_time, _, line, key in timeline:
+        if isinstance(key, int):
+            _, session, user, _, _ = views[key]
+            trigger, method = f"view-{line}", "login"
+        else:
+            session, user = orders[key].session, orders[key].user
+            trigger, method = f"order-{key}", "checkout"
+        if user != MISSING_USER and linked.get(session) != user:
+            linked[session] = user
+            yield IdentityLink(
+                event_id=f"dgn-link-{trigger}",
+                event_time=event_time,
+                channel="web",
+                customer_id=f"dgn-u{user}",
+                anonymous_id=f"dgn-s{session}",
+                session_id=f"dgn-{session}",
+                method=method,
+            )
         if isinstance(key, int):
             _, session, user, item, _ = views[key]
             yield ProductView(

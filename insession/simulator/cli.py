@@ -17,6 +17,7 @@ from insession.simulator.kafka import ProduceStats, produce
 from insession.simulator.messages import encode_item, write_lines
 from insession.simulator.traffic import simulate
 from schemas.events import Event
+from schemas.signatures import signed_links
 
 
 def parse_start(text: str) -> int:
@@ -66,11 +67,16 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     if args.closed_loop:
         return _closed_loop(args, config, settings)
+
+    def traffic() -> Iterable[Event | bytes]:
+        # Signed as the shop's backend signs its identity links, when the engine asks it to.
+        return signed_links(simulate(config), settings.identity_secret)
+
     if args.output:
-        count = write_lines(Path(args.output), simulate(config))
+        count = write_lines(Path(args.output), traffic())
         print(f"simulate: {count:,} messages -> {args.output}")
     if args.kafka:
-        stats = produce(simulate(config), settings, args.rate or None, progress=_print_progress)
+        stats = produce(traffic(), settings, args.rate or None, progress=_print_progress)
         streams = ", ".join(f"{s} {n:,}" for s, n in sorted(stats.per_stream.items()))
         print(
             f"simulate: {stats.sent:,} messages to Kafka in {stats.seconds:.1f} s "
@@ -79,7 +85,7 @@ def run_simulate(args: argparse.Namespace, settings: Settings) -> int:
         if stats.failed:
             return 1
     if not args.output and not args.kafka:
-        return _to_stdout(simulate(config))
+        return _to_stdout(traffic())
     return 0
 
 

@@ -88,6 +88,33 @@ def test_identity_consent_erasure_and_dead_letters_in_one_replay(tmp_path: Path)
     assert result.stats.decisions["replayed"] == 1
 
 
+def test_claims_link_nothing_and_an_erasure_unlinks_the_devices_in_a_replay(
+    tmp_path: Path,
+) -> None:
+    def ev(cls, n: int, **kw):
+        return cls(event_id=f"e{n}", event_time=T0 + n * 30_000, channel="web", **kw)
+
+    def failed_searches(n: int, **who: str) -> list:
+        return [ev(Search, n + k, query="delivery", result_count=0, **who) for k in range(2)]
+
+    recording = tmp_path / "journey.jsonl"
+    write_recording(recording, [
+        ev(IdentityLink, 1, anonymous_id="dev-a", customer_id="c-1"),
+        *failed_searches(2, anonymous_id="dev-a"),
+        # Another device claims c-1 without a link: its events are its own.
+        *failed_searches(4, anonymous_id="dev-x", customer_id="c-1"),
+        ev(ErasureRequest, 6, customer_id="c-1", request_id="r-1"),
+        # After the erasure, c-1's old device is a stranger (new session: an hour later).
+        *failed_searches(130, anonymous_id="dev-a"),
+    ])
+    # Batches of three: the erasure's epoch ends before the device's next events are read.
+    settings = Settings(policy="baseline", input_batch=3)
+    result = replay_flow([recording], tmp_path / "out", settings)
+    people = [(o.customer_id, o.anonymous_id) for o in _offers(result.offers_path)]
+    assert people == [("c-1", None), (None, "dev-x"), (None, "dev-a")]
+    assert result.stats.erasures == 1
+
+
 @pytest.mark.data
 def test_two_processes_make_the_same_offers_as_one(
     real_recordings: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch

@@ -192,12 +192,27 @@ def test_two_facades_in_one_process_keep_their_own_counts(server: MetricsServer)
     assert value(scrape(server), "insession_events_in_total", stream="cart", channel="web") == 1
 
 
+def test_duplicates_and_withdrawals_show_by_stream_and_reason(
+    metrics: FlowMetrics, server: MetricsServer
+) -> None:
+    metrics.duplicate_event("cart")
+    metrics.duplicate_event("cart")
+    metrics.duplicate_event("clickstream")
+    metrics.withdrawal("consent_revoked")
+    samples = scrape(server)
+    assert value(samples, "insession_duplicate_events_total", stream="cart") == 2
+    assert value(samples, "insession_duplicate_events_total", stream="clickstream") == 1
+    assert value(samples, "insession_offer_withdrawals_total", reason="consent_revoked") == 1
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [
         (lambda m: m.event_in("clicks", "web"), "stream 'clicks' is not one of clickstream"),
         (lambda m: m.offer("discount", "holdout"), "offer group 'holdout' is not one of policy"),
         (lambda m: m.outcome("policy", "liked"), "offer outcome 'liked' is not one of shown"),
+        (lambda m: m.duplicate_event("offers"), "stream 'offers' is not one of clickstream"),
+        (lambda m: m.withdrawal("bored"), "withdrawal reason 'bored' is not one of consent"),
     ],
 )
 def test_unknown_label_values_are_refused_with_the_choices(call, message: str) -> None:

@@ -56,7 +56,7 @@ def test_summary_names_reasons_and_an_example(tmp_path: Path) -> None:
     out = io.StringIO()
     print_summary(summary, tmp_path / "dead.jsonl", out)
     text = out.getvalue()
-    assert "15 good events, 3 bad" in text
+    assert "16 good events, 3 bad" in text
     assert "mixed.jsonl:13: result_count: -1 is below the minimum 0" in text
 
 

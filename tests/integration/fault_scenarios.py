@@ -26,7 +26,7 @@ import redis
 from confluent_kafka import Producer
 from prometheus_client.parser import text_string_to_metric_families
 
-from insession.kafka_admin import create_topics
+from insession.kafka_admin import create_topics, producer_limits
 from insession.redis_mirror import MirrorLayout
 from insession.services import service_pid, start_kafka, start_redis, stop
 from insession.settings import Settings
@@ -43,7 +43,8 @@ def free_port() -> int:
 
 @dataclass(frozen=True)
 class Traffic:
-    """`customers` shoppers, `each` events apiece, 10 s apart in event time, one session."""
+    """`customers` shoppers, `each` events apiece, 10 s apart in event time, one session,
+    ending at `start_ms` (events dated ahead of the wall clock would be dead-lettered)."""
 
     customers: int = 30
     each: int = 40
@@ -53,7 +54,7 @@ class Traffic:
         events: list[Event] = []
         for n in range(self.each):
             for c in range(self.customers):
-                who, at = f"{self.tag}-{c}", start_ms + n * 10_000 + c
+                who, at = f"{self.tag}-{c}", start_ms - (self.each - n) * 10_000 + c
                 if n % 10 in (4, 5):
                     events.append(
                         Search(
@@ -89,6 +90,7 @@ def produce(settings: Settings, items: list[Event | bytes], rate: float) -> None
             "bootstrap.servers": settings.bootstrap_servers,
             "linger.ms": 5,
             "message.timeout.ms": 120_000,
+            **producer_limits(settings.max_message_bytes),  # storefronts may send up to it
         }
     )
     started = time.monotonic()

@@ -96,6 +96,9 @@ def flow(flow_settings: Settings, redis_prefix: str, tmp_path: Path) -> Iterator
             "INSESSION_POLICY": "thompson",
             "INSESSION_CONTROL_SHARE": "0.5",
             "INSESSION_MODEL_SYNC_S": "0.2",
+            # Sessions end after a minute, so the test need not send events hours ahead of
+            # the wall clock (dead-lettered: `event_ahead_tolerance_s`).
+            "INSESSION_SESSION_GAP_S": "60",
         },
     )
     yield flow
@@ -158,7 +161,7 @@ def test_feedback_teaches_the_model_which_survives_a_restart(
     flow.stop()
     flow.start(from_beginning=False)  # only new traffic, with the model from Redis
     time.sleep(3)
-    later = now + 3 * HOUR_MS  # a new session for everyone
+    later = now + 3 * 60_000  # a new session for everyone (the gap is 60 s here)
     _send(
         producer,
         flow_settings,

@@ -20,6 +20,7 @@ from schemas.events import (
     Event,
     Offer,
     OfferFeedback,
+    OfferWithdrawal,
     OrderLine,
     PageView,
     ProductView,
@@ -45,28 +46,35 @@ class Shopper:
     )
     state: CustomerState = field(init=False)
     offers: list[Any] = field(default_factory=list)
+    withdrawals: list[OfferWithdrawal] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
         self.state = CustomerState(person=self.customer_id)
 
-    def send(self, event_type: type[Event], after_s: float = 10, **fields: Any):
-        self.now += int(after_s * 1000)
+    def send(
+        self, event_type: type[Event], after_s: float = 10, at: int | None = None, **fields: Any
+    ):
+        """Send an event `after_s` after the last one, or dated `at` (a late event: the
+        shopper's clock stays where it was)."""
+        if at is None:
+            self.now += int(after_s * 1000)
         event = event_type(
             event_id=f"e{next(self._ids)}",
-            event_time=self.now,
+            event_time=self.now if at is None else at,
             channel=fields.pop("channel", "web"),
             customer_id=self.customer_id,
             session_id="s1",
             **fields,
         )
         decision = self.engine.on_event(self.state, event)
+        self.withdrawals.extend(self.engine.follow_offers(self.state, event, decision.offer))
         if decision.offer is not None:
             self.offers.append(decision.offer)
         return decision
 
-    def consent(self, granted: bool = True):
-        return self.send(Consent, granted=granted)
+    def consent(self, granted: bool = True, **kw):
+        return self.send(Consent, granted=granted, **kw)
 
     def view(self, product: str, price: float = 120.0, category: str = "apparel.jacket", **kw):
         return self.send(ProductView, product_id=product, price=price, category=category, **kw)

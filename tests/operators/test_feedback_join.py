@@ -9,7 +9,13 @@ import pytest
 
 import operators.feedback_join
 from operators.catalogue import CatalogueOffer
-from operators.feedback_join import FeedbackJoin, LearningExample, RewardPolicy, kind_windows
+from operators.feedback_join import (
+    MAX_PENDING,
+    FeedbackJoin,
+    LearningExample,
+    RewardPolicy,
+    kind_windows,
+)
 from schemas.events import Offer, OfferFeedback
 
 MINUTE = 60_000
@@ -182,6 +188,13 @@ def test_the_bound_closes_the_oldest_decision_early() -> None:
     assert join.counters.evicted == 2
 
 
+def test_withdrawn_decisions_are_forgotten_unlearned() -> None:
+    join = joined(RewardPolicy(), offer("a", at=1), offer("b", at=2))
+    join.withdraw({"a", "unknown"})
+    assert sorted(join.pending) == ["b"] and join.counters.withdrawn == 1
+    assert [e.offer_id for e in join.expire(10**12)] == ["b"]
+
+
 def test_duplicate_feedback_and_decisions_do_not_count_twice() -> None:
     join = joined(None, offer("a"), offer("b"))
     assert join.remember(offer("a", probability=0.9), {}) == []
@@ -235,6 +248,7 @@ def test_the_state_survives_pickling_for_the_dataflow_snapshot() -> None:
         {"default_outcome": "positive"},
         {"windows_s": {"help": 0}},
         {"max_pending": 0},
+        {"max_pending": MAX_PENDING + 1},
         {"weights": {"clicked": 1.0}},
     ],
 )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from operators.identity import PENDING_GAP_MS, stitch_identity
+import base64
+
+import pytest
+
+from operators.identity import DEAD_LETTER, PENDING_GAP_MS, IdentityTrust, stitch_identity
 from operators.routing import Routed
-from schemas.events import IdentityLink, ProductView
+from schemas.codec import decode
+from schemas.events import DeadLetter, ErasureRequest, IdentityLink, ProductView
 
 T0 = 1_764_000_000_000
 
@@ -58,3 +63,70 @@ def test_an_old_anonymous_session_is_not_stitched() -> None:
     state, _ = stitch_identity(state, _view(2, at=T0 + PENDING_GAP_MS + 1))
     _, out = stitch_identity(state, _login(3))
     assert [r.event.event_id for r in out if r.replayed] == ["v2"]
+
+
+def _claim(n: int, customer: str, device: str = "dev-1") -> Routed:
+    event = ProductView(
+        event_id=f"x{n}",
+        event_time=T0 + n,
+        channel="web",
+        anonymous_id=device,
+        customer_id=customer,
+        product_id=f"p{n}",
+    )
+    return Routed(event, (event.event_time, "clickstream", 0, n))
+
+
+def test_an_event_carrying_both_ids_links_nothing() -> None:
+    state, out = stitch_identity(None, _claim(1, "victim"))
+    assert [(r.person, r.event.customer_id) for r in out] == [("anon:dev-1", None)]
+    assert state is not None and state.customer_id is None
+    state, out = stitch_identity(state, _view(2))
+    assert [r.person for r in out] == ["anon:dev-1"], "the device is still a stranger"
+
+
+def test_a_claimed_customer_the_device_is_not_linked_to_is_the_devices() -> None:
+    state, _ = stitch_identity(None, _login(1))  # dev-1 -> c-7
+    state, out = stitch_identity(state, _claim(2, "victim"))
+    assert [(r.person, r.event.customer_id) for r in out] == [("c-7", None)]
+    state, out = stitch_identity(state, _claim(3, "c-7"))
+    assert [(r.person, r.event.customer_id) for r in out] == [("c-7", "c-7")]
+
+
+def test_unlinked_claims_can_be_dead_lettered() -> None:
+    trust = IdentityTrust(unlinked=DEAD_LETTER)
+    state, out = stitch_identity(None, _claim(1, "victim"), trust)
+    [letter] = out
+    assert isinstance(letter, DeadLetter)
+    assert (letter.reason, letter.field, letter.stage) == (
+        "unlinked_customer_id", "customer_id", "stitch")
+    assert (letter.source_topic, letter.source_offset) == ("clickstream", 1)
+    assert decode(base64.b64decode(letter.original)) == _claim(1, "victim").event
+    assert state is not None and state.pending == [], "nothing of it is kept"
+
+
+def test_an_unknown_unlinked_policy_is_refused() -> None:
+    with pytest.raises(ValueError, match="unlinked_customer"):
+        IdentityTrust(unlinked="believe")
+
+
+def _forget_link(customer: str) -> Routed:
+    event = ErasureRequest(
+        event_id="er", event_time=T0 + 50, channel="web", customer_id=customer,
+        anonymous_id="dev-1", request_id="r-1",
+    )
+    return Routed(event, (event.event_time, "erasure", 0, 50), forget=True)
+
+
+def test_forgetting_the_link_of_an_erased_customer_makes_the_device_a_stranger() -> None:
+    state, _ = stitch_identity(None, _login(1))
+    state, out = stitch_identity(state, _forget_link("c-7"))
+    assert state is None and out == []
+    _, out = stitch_identity(state, _view(60))
+    assert [r.person for r in out] == ["anon:dev-1"]
+
+
+def test_forgetting_another_customers_link_keeps_the_device_linked() -> None:
+    state, _ = stitch_identity(None, _login(1))
+    state, out = stitch_identity(state, _forget_link("someone-else"))
+    assert state is not None and state.customer_id == "c-7" and out == []

@@ -194,6 +194,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "reason_codes": ["cart_abandon_risk"], "model_version": "m-1", "decided_at": T,
         "expires_at": T + 600_000,
     },
+    "offer_withdrawal": {
+        "type": "offer_withdrawal", "schema_version": "1.0", "event_id": "of-1:withdrawn",
+        "event_time": T, "channel": "web", "customer_id": "c-1", "session_id": "s-1",
+        "offer_id": "of-1", "reason": "consent_revoked", "withdrawn_at": T,
+    },
     "dead_letter": {
         "type": "dead_letter", "schema_version": "1.0", "original": "e30=",
         "source_topic": "clickstream", "source_partition": 0, "source_offset": 42,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from insession.datasets.diginetica import read_diginetica
-from schemas.events import Event, OrderLine, ProductView, Purchase
+from schemas.events import Event, IdentityLink, OrderLine, ProductView, Purchase
 
 real = pytest.mark.data  # needs ../shared/data
 DATA_SET = "diginetica"
@@ -49,7 +49,9 @@ def test_counts_match_the_source(folder: Path, events: list[Event],
     orders = {row["ordernumber"] for row in joined}
     assert sum(isinstance(e, ProductView) for e in events) == views == 12_391
     assert sum(isinstance(e, Purchase) for e in events) == len(orders) == 156
-    assert len(events) == views + len(orders)
+    links = sum(isinstance(e, IdentityLink) for e in events)
+    assert links == 1281, "one link where each session first shows its user"
+    assert len(events) == views + len(orders) + links
     assert len({e.event_id for e in events}) == len(events)
 
 
@@ -75,7 +77,7 @@ def test_purchases_join_only_to_sessions_in_the_view_sample(
     for event in events:
         if isinstance(event, ProductView):
             first_view.setdefault(_session(event), event.event_time)
-        else:
+        elif isinstance(event, Purchase):
             assert event.event_time > first_view[_session(event)]
 
 
@@ -93,9 +95,15 @@ def test_known_anonymous_view(folder: Path, events: list[Event]) -> None:
 def test_known_purchase_identifies_an_anonymous_session(events: list[Event]) -> None:
     # session 150 browsed as NA; purchases: 150;18278;17100868;2016-05-06;16421;25911
     session = [e for e in events if e.session_id == "dgn-150"]
-    assert [e.type for e in session] == ["product_view", "product_view", "purchase"]
+    assert [e.type for e in session] == [
+        "product_view", "product_view", "identity_link", "purchase"]
     assert all(e.customer_id is None for e in session[:2])
-    assert session[2] == Purchase(
+    assert session[2] == IdentityLink(
+        event_id="dgn-link-order-16421", event_time=session[3].event_time, channel="web",
+        customer_id="dgn-u18278", anonymous_id="dgn-s150", session_id="dgn-150",
+        method="checkout",
+    )
+    assert session[3] == Purchase(
         event_id="dgn-order-16421", event_time=_midnight("2016-05-06") + 17_100_868,
         channel="web", customer_id="dgn-u18278", anonymous_id="dgn-s150", session_id="dgn-150",
         order_id="dgn-16421", lines=(OrderLine(product_id="25911", category="cat-822"),),
@@ -104,10 +112,15 @@ def test_known_purchase_identifies_an_anonymous_session(events: list[Event]) -> 
 
 @real
 def test_known_user_view_carries_the_customer(events: list[Event]) -> None:
-    # views: 617;194;35789;7112;2016-01-03 (the earliest view in the sample)
-    assert events[0].event_id == "dgn-view-2021"
-    assert events[0].customer_id == "dgn-u194" and events[0].anonymous_id == "dgn-s617"
-    assert events[0].event_time == _midnight("2016-01-03") + 7_112
+    # views: 617;194;35789;7112;2016-01-03 (the earliest view in the sample), after the link
+    # a backend sends at the login
+    link, view = events[:2]
+    assert view.event_id == "dgn-view-2021"
+    assert view.customer_id == "dgn-u194" and view.anonymous_id == "dgn-s617"
+    assert view.event_time == _midnight("2016-01-03") + 7_112
+    assert isinstance(link, IdentityLink) and link.event_id == "dgn-link-view-2021"
+    assert (link.customer_id, link.anonymous_id, link.event_time) == (
+        "dgn-u194", "dgn-s617", view.event_time)
 
 
 @real
@@ -157,11 +170,11 @@ def test_small_folder_orders_joins_and_quantities(tmp_path: Path) -> None:
         categories="10;5\n",
     )
     events = list(read_diginetica(folder))
-    assert [e.event_id for e in events] == ["dgn-view-3", "dgn-view-4", "dgn-view-2",
-                                            "dgn-order-77"]
-    assert events[0].customer_id == "dgn-u7" and events[0].category is None
-    assert events[1].customer_id is None and events[2].category == "cat-5"
-    assert events[3] == Purchase(
+    assert [e.event_id for e in events] == ["dgn-link-view-3", "dgn-view-3", "dgn-view-4",
+                                            "dgn-view-2", "dgn-order-77"]
+    assert events[1].customer_id == "dgn-u7" and events[1].category is None
+    assert events[2].customer_id is None and events[3].category == "cat-5"
+    assert events[4] == Purchase(
         event_id="dgn-order-77", event_time=_midnight("2016-05-01") + 9000, channel="web",
         anonymous_id="dgn-s1", session_id="dgn-1", order_id="dgn-77",
         lines=(OrderLine(product_id="10", quantity=2, category="cat-5"),),

@@ -1,0 +1,70 @@
+"""Join keys for people: Redis key names and the offers topic's message key.
+
+A *person* is a customer id, or `anon:<device>` for a device not linked to a customer. Where
+a person only joins records together (Redis key names, the offers topic's message key), the
+engine can use a keyed hash of it instead of the raw id: set a key secret
+(`INSESSION_KEY_SECRET`) and every such key becomes `person_key(person, secret)`, the
+lowercase hex HMAC-SHA256 of the person's UTF-8 bytes keyed with the secret's. Without one
+(the default) keys hold the raw ids, as before. The values (summaries, offers) still name the
+customer: storefronts need them.
+
+A storefront finds a customer's summary with the same secret:
+
+>>> summary_key("c-42", "s3cret")[:32]
+'insession:summary:ecce45220843c1'
+>>> summary_key("c-42", "")
+'insession:summary:c-42'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from operators.identity import anonymous_person
+from schemas.events import Event
+
+DEFAULT_PREFIX = "insession:"
+
+
+def person_key(person: str, secret: str) -> str:
+    """The join key of `person` (a customer id, or `anon:<device>`): itself without a secret,
+    else its HMAC-SHA256 under `secret`, in hex."""
+    if not secret:
+        return person
+    return hmac.new(secret.encode("utf-8"), person.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def summary_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Redis key of the person's summary (JSON)."""
+    return f"{prefix}summary:{person_key(person, secret)}"
+
+
+def offers_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Redis key of the person's latest offers (a list of offer JSON, newest first)."""
+    return f"{prefix}offers:{person_key(person, secret)}"
+
+
+def ledger_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Redis key of the person's offer-ledger index (offer ids by expiry, a sorted set)."""
+    return f"{prefix}ledger:{person_key(person, secret)}"
+
+
+def offer_key(offer_id: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Redis key of the first content sent under an offer id (the id is a hash already)."""
+    return f"{prefix}offer:{offer_id}"
+
+
+def person_of(event: Event) -> str:
+    """The person an offer (or another event the engine addresses) is for."""
+    if event.customer_id is not None:
+        return event.customer_id
+    return anonymous_person(event.anonymous_id or "")
+
+
+def message_key(event: Event, secret: str) -> str | None:
+    """The offers topic's message key: the customer, else the device, as before without a
+    secret; with one, `person_key` of the person (the same key as in Redis)."""
+    if not secret:
+        return event.partition_key()
+    return person_key(person_of(event), secret)

@@ -1,0 +1,40 @@
+"""Join keys for people: raw ids by default, a keyed hash with a key secret."""
+
+from __future__ import annotations
+
+import doctest
+
+import insession.keys
+from insession.keys import message_key, person_key, summary_key
+from schemas.events import Offer
+
+T0 = 1_764_000_000_000
+
+
+def _offer(**who: str) -> Offer:
+    return Offer(
+        event_id="o", event_time=T0, channel="web", offer_id="of-1", action_id="a", kind="help",
+        score=1.0, probability=1.0, reason_codes=("r",), model_version="m", decided_at=T0,
+        expires_at=T0 + 1, **who,
+    )
+
+
+def test_the_docstring_example_runs() -> None:
+    assert doctest.testmod(insession.keys).failed == 0
+
+
+def test_without_a_secret_keys_are_the_raw_ids() -> None:
+    assert person_key("c-42", "") == "c-42"
+    assert summary_key("anon:dev-1", "", "p:") == "p:summary:anon:dev-1"
+    assert message_key(_offer(customer_id="c-42"), "") == "c-42"
+    assert message_key(_offer(anonymous_id="dev-1"), "") == "dev-1", "as before"
+
+
+def test_with_a_secret_keys_are_the_hmac_of_the_person() -> None:
+    # `printf 'c-42' | openssl dgst -sha256 -hmac s3cret`
+    hashed = "ecce45220843c1efa87ad05f89f131dff97fb6dd27a7ac78904ea97c52b1e6c3"
+    assert person_key("c-42", "s3cret") == hashed
+    assert message_key(_offer(customer_id="c-42"), "s3cret") == hashed
+    device = message_key(_offer(anonymous_id="dev-1"), "s3cret")
+    assert device == person_key("anon:dev-1", "s3cret"), "the same key as in Redis"
+    assert person_key("c-42", "another") != hashed
