@@ -13,11 +13,10 @@ import random
 import timeit
 from collections.abc import Callable
 
+from insession.models.bandit import EpsilonGreedy, LinearThompson
+from insession.models.propensity import RiverPropensity
+from insession.schemas.features import Features
 from river import bandit
-
-from models.bandit import EpsilonGreedy, LinearThompson
-from models.propensity import RiverPropensity
-from operators.features import Features
 
 CANDIDATES = (10, 50, 200)
 CATEGORIES = {

@@ -16,9 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-
-from schemas.codec import decode, encode
-from schemas.events import ProductView
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import ProductView
 
 CATEGORIES = ("apparel.jacket", "apparel.scarf", "shoes.sneakers", "home.lamp", "beauty.perfume")
 

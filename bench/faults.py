@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' scenario code
 
-from insession.kafka_admin import create_topics, delete_topics
+from insession.connectors.kafka_admin import create_topics, delete_topics
 from insession.settings import Settings
 from tests.integration.fault_scenarios import Traffic, broker_restart, redis_outage
 

@@ -30,18 +30,20 @@ from pathlib import Path
 
 from bytewax.run import cli_main
 from confluent_kafka import Consumer, Producer
+from insession.operators.customer_step import apply_routed
+from insession.operators.identity import stitch_identity
+from insession.operators.routing import Inbound, Routed, decode_inbound
+from insession.schemas.codec import encode
+from insession.schemas.events import STREAM_OF, Event, Search
 
-from insession.kafka_admin import create_topics, delete_topics
-from insession.metrics import FlowMetrics
-from insession.pipeline import kafka_flow, load_engine, replay_flow
-from insession.recording import read_lines, write_recording
+from insession.connectors.kafka_admin import create_topics, delete_topics
+from insession.connectors.recording import read_lines, write_recording
+from insession.ops.metrics import FlowMetrics
+from insession.runner.engine import load_engine
+from insession.runner.live import kafka_flow
+from insession.runner.replay import replay_flow
 from insession.settings import Settings
 from insession.simulator import SimulationConfig, simulate
-from operators.customer_step import apply_routed
-from operators.identity import stitch_identity
-from operators.routing import Inbound, Routed, decode_inbound
-from schemas.codec import encode
-from schemas.events import STREAM_OF, Event, Search
 
 
 def plain_python_rate(lines: list[bytes], settings: Settings) -> float:

@@ -15,7 +15,9 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from insession.metrics import INPUT_STREAMS, FlowMetrics
+from insession.schemas.events import INPUT_STREAMS
+
+from insession.ops.metrics import FlowMetrics
 
 CHANNELS = ("web", "app", "whatsapp", "instagram", "tiktok", "store")
 REASONS = ("offer", "no_signal", "session_limit", "too_soon", "nothing_eligible")

@@ -39,11 +39,8 @@ from confluent_kafka import Consumer, Producer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' scenario code
 
-from insession.kafka_admin import create_topics, delete_topics
-from insession.redis_mirror import MirrorLayout
-from insession.settings import Settings
-from schemas.codec import decode, encode
-from schemas.events import (
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import (
     STREAM_OF,
     Consent,
     DeadLetter,
@@ -53,6 +50,10 @@ from schemas.events import (
     ProductView,
     Search,
 )
+
+from insession.connectors.kafka_admin import create_topics, delete_topics
+from insession.connectors.redis_mirror import MirrorLayout
+from insession.settings import Settings
 from tests.integration.fault_scenarios import RunningFlow, scrape, total
 
 YEAR_MS = 365 * 24 * 3_600_000

@@ -11,12 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import bytewax.operators as op
-from bytewax.dataflow import Stream
+from bytewax.dataflow import Stream, operator
 from bytewax.operators import StatefulBatchLogic
-
-from operators.customer_step import Outcome
-from operators.feedback_join import LearningExample
-from operators.learning import ArmUpdate, ModelHub
+from insession.operators.customer_step import Outcome
+from insession.operators.feedback_join import LearningExample
+from insession.operators.learning import ArmUpdate, ModelHub
 
 
 class _ArmLearner(StatefulBatchLogic[LearningExample, ArmUpdate, dict[str, Any]]):
@@ -48,9 +47,10 @@ def _update_of(keyed: tuple[str, ArmUpdate]) -> ArmUpdate:
     return keyed[1]
 
 
-def learn(outcomes: Stream[Outcome], hub: ModelHub) -> Stream[ArmUpdate]:
+@operator
+def learn(step_id: str, outcomes: Stream[Outcome], hub: ModelHub) -> Stream[ArmUpdate]:
     """Closed decisions out of `outcomes` -> the shared model; the arms it changed."""
     examples = op.flat_map("examples", outcomes, _examples_of)
     by_arm = op.key_on("by_arm", examples, _arm_of)
-    updated = op.stateful_batch("learn", by_arm, lambda resume: _ArmLearner(hub, resume))
+    updated = op.stateful_batch("arms", by_arm, lambda resume: _ArmLearner(hub, resume))
     return op.map("arm_updates", updated, _update_of)

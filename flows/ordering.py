@@ -24,10 +24,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 import bytewax.operators as op
-from bytewax.dataflow import Stream
+from bytewax.dataflow import Stream, operator
 from bytewax.operators import KeyedStream, StatefulBatchLogic
-
-from operators.event_clock import EventClock, HeldBack
+from insession.operators.event_clock import EventClock, HeldBack
 
 S = TypeVar("S")
 X = TypeVar("X")
@@ -248,6 +247,7 @@ def _stamp_epoch(_step: str, item: tuple[str, Any], epoch: int, _worker: int) ->
     item[1].epoch = epoch
 
 
+@operator
 def ordered_stateful(
     step_id: str,
     up: KeyedStream[X],
@@ -268,10 +268,10 @@ def ordered_stateful(
     `watermarked` (live flows) holds items until the stream's watermark passes them instead,
     and fires the timer on that watermark (see `Watermarked`).
     """
-    stamped: Stream[tuple[str, X]] = op.inspect_debug(f"{step_id}_epoch", up, _stamp_epoch)
+    stamped: Stream[tuple[str, X]] = op.inspect_debug("epoch", up, _stamp_epoch)
     epoch_key = epoch_key_for(step_id)
     return op.stateful_batch(
-        step_id,
+        "ordered",
         stamped,
         lambda resume: _EpochSorted(
             epoch_key, step, sort_key, resume, flush_after, strict, timer, watermarked

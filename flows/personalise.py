@@ -14,25 +14,35 @@ Only wiring lives here; every step is a plain function from `operators/`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
 import bytewax.operators as op
 from bytewax.dataflow import Dataflow, Stream
+from bytewax.inputs import Source
 from bytewax.outputs import Sink
-
-from flows.learning import learn
-from flows.ordering import Timer, Watermarked, ordered_stateful
-from operators.customer_step import Outcome, apply_routed, close_windows, next_window_end
-from operators.device_links import is_link_event, record_links
-from operators.event_clock import EventClock, HeldBack
-from operators.identity import DEFAULT_TRUST, IdentityTrust, stitch_identity
-from operators.learning import ArmUpdate
-from operators.personalise import Personaliser
-from operators.routing import Inbound, Routed, decode_inbound, sort_key
-from schemas.events import DeadLetter, ErasureRequest, Offer, OfferWithdrawal
+from insession.flows.learning import learn
+from insession.flows.ordering import Timer, Watermarked, ordered_stateful
+from insession.operators.customer_step import Outcome, apply_routed, close_windows, next_window_end
+from insession.operators.device_links import is_link_event, record_links
+from insession.operators.event_clock import EventClock, HeldBack
+from insession.operators.identity import DEFAULT_TRUST, IdentityTrust, stitch_identity
+from insession.operators.learning import ArmUpdate
+from insession.operators.personalise import Personaliser
+from insession.operators.routing import (
+    Inbound,
+    Routed,
+    customer_key,
+    decode_inbound,
+    device_key,
+    event_time,
+    has_device,
+    person_key,
+    sort_key,
+    to_customer,
+)
+from insession.schemas.events import DeadLetter, Offer, OfferWithdrawal
 
 
 class InputTaps(Protocol):
@@ -69,35 +79,9 @@ def _is_routed(item: Routed | DeadLetter) -> bool:
     return isinstance(item, Routed)
 
 
-def _has_device(item: Routed) -> bool:
-    # An erasure goes to its customer (and the links step), never through a device's stitch.
-    return item.event.anonymous_id is not None and not isinstance(item.event, ErasureRequest)
-
-
 def _link_copy(item: Routed) -> Routed | None:
     """A copy for the links step (the original goes on: the flow stamps what it carries)."""
     return Routed(item.event, item.order) if is_link_event(item) else None
-
-
-def _customer_key(item: Routed) -> str:
-    return item.event.customer_id or ""
-
-
-def _device_key(item: Routed) -> str:
-    return item.event.anonymous_id or ""
-
-
-def _to_customer(item: Routed) -> Routed:
-    item.person = item.event.customer_id or ""
-    return item
-
-
-def _event_time(item: Routed) -> int:
-    return item.event.event_time
-
-
-def _person_key(item: Routed) -> str:
-    return item.person
 
 
 def _value(keyed: tuple[str, Routed | Outcome]) -> Routed | Outcome:
@@ -117,7 +101,7 @@ def _tick_clock(clock: EventClock, _step: str, item: Routed) -> None:
 
 
 def build_flow(
-    read: Callable[[Dataflow], Stream[Inbound]],
+    source: Source[Inbound],
     outputs: FlowOutputs,
     engine: Personaliser,
     max_message_bytes: int,
@@ -127,14 +111,14 @@ def build_flow(
     live: LiveTime | None = None,
     trust: IdentityTrust = DEFAULT_TRUST,
 ) -> Dataflow:
-    """Wire the personalisation flow between an input (`read` adds it) and `outputs`.
+    """Wire the personalisation flow between a Bytewax source (Kafka, recordings) and sinks.
 
     Replays (`live` None) order each key's items per epoch, so outputs are independent of the
     worker count; live flows order them by the stream's watermark (`live.clock`). `trust` says
     which identity links to believe and what becomes of unlinked customer ids.
     """
     flow = Dataflow(name)
-    inbound = read(flow)
+    inbound = op.input("read", flow, source)
     ahead_ms = live.ahead_tolerance_ms if live is not None else None
     decode = partial(
         decode_inbound,
@@ -153,24 +137,24 @@ def build_flow(
     links_held, devices_held = HeldBack(), HeldBack()
     at_links, at_devices, at_people = (
         (
-            Watermarked(live.clock, _event_time, live.max_hold_ms, holds=links_held),
+            Watermarked(live.clock, event_time, live.max_hold_ms, holds=links_held),
             Watermarked(
-                live.clock, _event_time, live.max_hold_ms, holds=devices_held, after=links_held
+                live.clock, event_time, live.max_hold_ms, holds=devices_held, after=links_held
             ),
-            Watermarked(live.clock, _event_time, live.max_hold_ms, after=devices_held),
+            Watermarked(live.clock, event_time, live.max_hold_ms, after=devices_held),
         )
         if live is not None
         else (None, None, None)
     )
     # Per customer, the devices linked to them: an erasure unlinks each (`forget` items).
     link_events = op.filter_map("link_events", valid.trues, _link_copy)
-    by_customer = op.key_on("by_customer", link_events, _customer_key)
+    by_customer = op.key_on("by_customer", link_events, customer_key)
     unlinks = ordered_stateful(
         "links", by_customer, record_links, sort_key, strict=False, watermarked=at_links
     )
-    routed = op.branch("has_device", valid.trues, _has_device)
+    routed = op.branch("has_device", valid.trues, has_device)
     device_items = op.merge("device_items", routed.trues, op.map("unlinks", unlinks, _value))
-    by_device = op.key_on("by_device", device_items, _device_key)
+    by_device = op.key_on("by_device", device_items, device_key)
     # Each device's batch is stitched at once, in the epoch it came in, so that its events
     # reach the customer step together with the customer's other events of that epoch (held
     # back a batch, they would be sorted after the customer's later events). Deterministic as
@@ -184,11 +168,11 @@ def build_flow(
     if taps is not None:
         op.inspect("count_dead", dead, taps.dead_letter)
     op.output("dead_letters", dead, outputs.dead_letters)
-    customer_only = op.map("to_customer", routed.falses, _to_customer)
+    customer_only = op.map("to_customer", routed.falses, to_customer)
     people = op.merge("people", stitch_out.trues, customer_only)
 
-    by_person = op.key_on("by_person", people, _person_key)
-    windows = Timer(next_window_end, partial(close_windows, engine), _event_time)
+    by_person = op.key_on("by_person", people, person_key)
+    windows = Timer(next_window_end, partial(close_windows, engine), event_time)
     decided = ordered_stateful(
         "customer",
         by_person,
@@ -205,7 +189,7 @@ def build_flow(
     if outputs.outcomes is not None:
         op.output("outcomes_out", outcomes, outputs.outcomes)
     if engine.model.learns:
-        updates = learn(outcomes, engine.model)
+        updates = learn("learn", outcomes, engine.model)
         if outputs.model is not None:
             op.output("model_out", updates, outputs.model)
     return flow

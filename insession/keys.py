@@ -21,8 +21,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from operators.identity import anonymous_person
-from schemas.events import Event
+from insession.operators.identity import anonymous_person
+from insession.schemas.events import Event
 
 DEFAULT_PREFIX = "insession:"
 

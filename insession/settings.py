@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from schemas.events import STREAMS
+from insession.schemas.events import STREAMS
 
 ENV_PREFIX = "INSESSION_"
 DEFAULT_CONFIG_FILE = "insession.toml"

@@ -10,8 +10,7 @@ from statistics import NormalDist
 from typing import Any, NamedTuple
 
 import numpy as np
-
-from operators.features import Features
+from insession.schemas.features import Features
 
 _MAX_CACHED_SLOTS = 100_000
 _QUANTILE_BITS = 16

@@ -17,10 +17,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
-from models.bandit import EpsilonGreedy, LinearThompson, keyed_uniforms
-from models.scorer import Scorer
-from operators.catalogue import CatalogueOffer
-from operators.features import Features
+from insession.models.bandit import EpsilonGreedy, LinearThompson, keyed_uniforms
+from insession.models.scorer import Scorer
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.features import Features
 
 
 class Learner(Protocol):
@@ -78,11 +78,11 @@ class GreedyPolicy:
     The probability logged is exact: ε/n for each offer, plus 1-ε for the greedy one (ties
     go to the first action id, so they do not need sharing).
 
-    >>> from models.scorer import BaselineScorer
+    >>> from insession.models.scorer import BaselineScorer
     >>> help_offer = CatalogueOffer("help", "help", "Help", 4.0, 0.3, ("struggle",))
     >>> ten_off = CatalogueOffer("ten-off", "discount", "10% off", 10.0, 0.1, ("hesitation",))
     >>> GreedyPolicy(BaselineScorer(), epsilon=0.2).pick([help_offer, ten_off], {}, key=7)
-    Picked(index=0, probability=0.9, score=1.2)
+    Picked(index=0, probability=0.9, score=1.2, version=None)
     """
 
     name = "greedy"
@@ -132,7 +132,7 @@ class BanditPolicy:
     >>> for _ in range(50):
     ...     bandit.learn("ten-off", {"channel": "app"}, 1.0)
     >>> BanditPolicy(bandit).pick([help_offer, ten_off], {"channel": "app"}, key=7)
-    Picked(index=1, probability=0.984375, score=0.993196906476342)
+    Picked(index=1, probability=0.984375, score=0.993196906476342, version=None)
     """
 
     def __init__(self, bandit: LinearThompson | EpsilonGreedy) -> None:
@@ -178,7 +178,7 @@ def build_policy(
     seed: int = 0,
 ) -> Policy:
     """The policy named by the settings, with cold-start priors at each offer's base rate."""
-    from models.scorer import BaselineScorer
+    from insession.models.scorer import BaselineScorer
 
     priors = {offer.action_id: offer.base_rate for offer in offers}
     model = {
@@ -194,7 +194,7 @@ def build_policy(
     if kind == "epsilon-greedy":
         return BanditPolicy(EpsilonGreedy(epsilon=epsilon, **model))
     if kind == "river":
-        from models.propensity import RiverPropensity
+        from insession.models.propensity import RiverPropensity
 
         return GreedyPolicy(RiverPropensity(priors=priors), epsilon=epsilon)
     raise ValueError(f"unknown policy {kind!r}: choose one of {', '.join(POLICIES)}")

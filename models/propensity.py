@@ -9,11 +9,10 @@ import pickle
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.features import Features
 from river import base, linear_model, optim
 from river.utils import VectorDict
-
-from operators.catalogue import CatalogueOffer
-from operators.features import Features
 
 STATE_NAME = "river-logreg"
 """Tags every exported arm and snapshot, so a bandit's state is refused with a clear error."""

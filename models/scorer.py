@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from operators.catalogue import CatalogueOffer
-from operators.features import Features
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.features import Features
 
 
 class Scorer(Protocol):
@@ -29,7 +29,7 @@ class BaselineScorer:
 
     Transparent on purpose: a merchandiser can predict its choice from the catalogue.
 
-    >>> from operators.catalogue import CatalogueOffer
+    >>> from insession.schemas.catalogue import CatalogueOffer
     >>> help_offer = CatalogueOffer("help", "help", "Help", 4.0, 0.3, ("struggle",))
     >>> BaselineScorer().predict({"signal_struggle": 1.0}, [help_offer])
     [0.45]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from operators.decide import Decision
-from operators.feedback_join import LearningExample
-from operators.personalise import Personaliser
-from operators.routing import Routed
-from operators.session import CustomerState
-from schemas.events import ErasureRequest, Offer, OfferWithdrawal
+from insession.operators.decide import Decision
+from insession.operators.feedback_join import LearningExample
+from insession.operators.personalise import Personaliser
+from insession.operators.routing import Routed
+from insession.operators.session import CustomerState
+from insession.schemas.events import ErasureRequest, Offer, OfferWithdrawal
 
 REWARD_WINDOW = "reward_window"
 """`event_type` of an outcome made by a reward window ending, not by an event."""
@@ -69,8 +69,9 @@ def apply_routed(
         # A replayed duplicate was already counted when the device's own person dropped it.
         reason = "replayed" if item.replayed else DUPLICATE
         return state, [
-            Outcome(item.person, event.type, event.event_time, decision_reason=reason,
-                    duplicate=True)
+            Outcome(
+                item.person, event.type, event.event_time, decision_reason=reason, duplicate=True
+            )
         ]
     withdrawals: list[OfferWithdrawal] = []
     if item.replayed:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 
-from schemas.codec import DEFAULT_MAX_BYTES, Rejection, encode
-from schemas.events import DeadLetter
+from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, encode
+from insession.schemas.events import DeadLetter
 
 
 def to_dead_letter(

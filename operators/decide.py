@@ -11,12 +11,12 @@ import hashlib
 import time
 from dataclasses import dataclass, field
 
-from models.policy import Policy
-from operators.catalogue import Catalogue, CatalogueOffer
-from operators.control_group import ControlGroup
-from operators.features import Features
-from operators.session import CustomerState, ShownOffer
-from schemas.events import Event, Offer
+from insession.models.policy import Policy
+from insession.operators.control_group import ControlGroup
+from insession.operators.session import CustomerState, ShownOffer
+from insession.schemas.catalogue import Catalogue, CatalogueOffer
+from insession.schemas.events import Event, Offer
+from insession.schemas.features import Features
 
 POLICY_EXEMPT_KINDS = frozenset({"service_recovery"})
 

@@ -7,8 +7,8 @@ the device's next event starts as a stranger's and no device state names the cus
 it forgets the customer itself. Bytewax only snapshots a key again when an item reaches it:
 the `forget` items are what make the devices' snapshots drop the customer too.
 
->>> from operators.routing import Routed
->>> from schemas.events import ErasureRequest, IdentityLink
+>>> from insession.operators.routing import Routed
+>>> from insession.schemas.events import ErasureRequest, IdentityLink
 >>> link = IdentityLink(event_id="l1", event_time=1, channel="web", customer_id="c-1",
 ...                     anonymous_id="dev-1")
 >>> state, _ = record_links(None, Routed(link, (1, "identity", 0, 0)))
@@ -24,8 +24,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from operators.routing import Routed
-from schemas.events import ErasureRequest, IdentityLink
+from insession.operators.routing import Routed
+from insession.schemas.events import ErasureRequest, IdentityLink
 
 LINKED_DEVICES_LIMIT = 1000
 """Devices remembered per customer; linking one more unlinks the one linked longest ago."""

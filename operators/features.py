@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from operators.session import CustomerState, SessionConfig
-from schemas.events import Event
-
-Features = dict[str, float | str]
+from insession.operators.session import CustomerState, SessionConfig
+from insession.schemas.events import Event
+from insession.schemas.features import Features
 
 
 def session_features(

@@ -24,9 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from operators.catalogue import CatalogueOffer
-from operators.features import Features
-from schemas.events import OFFER_OUTCOMES, Offer, OfferFeedback
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.events import OFFER_OUTCOMES, Offer, OfferFeedback
+from insession.schemas.features import Features
 
 DEFAULT_OUTCOMES = ("no_response", "neutral")
 """What an unanswered decision teaches: `no_response` is a reward of 0, `neutral` nothing."""

@@ -21,10 +21,10 @@ import dataclasses
 import time
 from dataclasses import dataclass, field
 
-from operators.dead_letters import to_dead_letter
-from operators.routing import Routed
-from schemas.codec import Rejection, encode
-from schemas.events import DeadLetter, IdentityLink
+from insession.operators.dead_letters import to_dead_letter
+from insession.operators.routing import Routed
+from insession.schemas.codec import Rejection, encode
+from insession.schemas.events import DeadLetter, IdentityLink
 
 PENDING_LIMIT = 100
 PENDING_GAP_MS = 30 * 60 * 1000

@@ -21,10 +21,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from models.policy import Learner, Picked, Policy
-from operators.catalogue import CatalogueOffer
-from operators.features import Features
-from operators.feedback_join import LearningExample
+from insession.models.policy import Learner, Picked, Policy
+from insession.operators.feedback_join import LearningExample
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.features import Features
 
 SNAPSHOT_FORMAT = 1
 

@@ -10,17 +10,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from models.policy import Policy
-from operators.catalogue import Catalogue
-from operators.control_group import ControlGroup
-from operators.decide import Decision, choose_offer
-from operators.features import session_features
-from operators.feedback_join import FeedbackJoin, LearningExample, RewardPolicy, kind_windows
-from operators.learning import ModelHub
-from operators.session import SESSION_OFFERS, CustomerState, SessionConfig, apply_event
-from operators.signals import SignalConfig, detect_signals
-from operators.withdrawal import WITHDRAWN, forget_answered, remember_live, withdraw_on_revoke
-from schemas.events import Consent, Event, Offer, OfferFeedback, OfferWithdrawal
+from insession.models.policy import Policy
+from insession.operators.control_group import ControlGroup
+from insession.operators.decide import Decision, choose_offer
+from insession.operators.features import session_features
+from insession.operators.feedback_join import (
+    FeedbackJoin,
+    LearningExample,
+    RewardPolicy,
+    kind_windows,
+)
+from insession.operators.learning import ModelHub
+from insession.operators.session import SESSION_OFFERS, CustomerState, SessionConfig, apply_event
+from insession.operators.signals import SignalConfig, detect_signals
+from insession.operators.withdrawal import (
+    WITHDRAWN,
+    forget_answered,
+    remember_live,
+    withdraw_on_revoke,
+)
+from insession.schemas.catalogue import Catalogue
+from insession.schemas.events import Consent, Event, Offer, OfferFeedback, OfferWithdrawal
 
 END_OF_INPUT = 2**62
 """A time after every reward window: when the input has ended, every decision closes (at its

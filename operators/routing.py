@@ -10,11 +10,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from operators.dead_letters import to_dead_letter
-from operators.sentiment import with_score
-from schemas.codec import Rejection, decode
-from schemas.events import Contract, DeadLetter, Event, IdentityLink, SocialPost
-from schemas.signatures import signature_valid
+from insession.operators.dead_letters import to_dead_letter
+from insession.operators.sentiment import with_score
+from insession.schemas.codec import Rejection, decode
+from insession.schemas.events import (
+    Contract,
+    DeadLetter,
+    ErasureRequest,
+    Event,
+    IdentityLink,
+    SocialPost,
+)
+from insession.schemas.signatures import signature_valid
 
 OrderKey = tuple[int, str, int, int]
 """(event time, source, partition, offset): a total order over all input messages."""
@@ -115,3 +122,37 @@ def _verified(link: IdentityLink, secret: str) -> IdentityLink | Rejection:
 def sort_key(item: Routed) -> SortKey:
     """The sort key of ordered steps; a `forget` sorts after the event it follows."""
     return (*item.order, item.forget)
+
+
+# Where each event goes: the flow's keyed steps and the closed loop route with these.
+
+
+def has_device(item: Routed) -> bool:
+    """Whether the event is stitched under its device first. An erasure goes to its customer
+    (and the links step), never through a device's stitch."""
+    return item.event.anonymous_id is not None and not isinstance(item.event, ErasureRequest)
+
+
+def device_key(item: Routed) -> str:
+    """The key of the stitch step: the device (or cookie) id."""
+    return item.event.anonymous_id or ""
+
+
+def customer_key(item: Routed) -> str:
+    """The key of the links step: the customer id."""
+    return item.event.customer_id or ""
+
+
+def to_customer(item: Routed) -> Routed:
+    """An event without a device goes to its customer as it is."""
+    item.person = item.event.customer_id or ""
+    return item
+
+
+def person_key(item: Routed) -> str:
+    """The key of the customer step: the person the event was routed to."""
+    return item.person
+
+
+def event_time(item: Routed) -> int:
+    return item.event.event_time

@@ -9,9 +9,8 @@ from __future__ import annotations
 import dataclasses
 from functools import lru_cache
 
+from insession.schemas.events import SocialPost
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-from schemas.events import SocialPost
 
 
 @lru_cache(maxsize=1)

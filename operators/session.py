@@ -17,8 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from operators.duplicates import RecentIds
-from schemas.events import (
+from insession.operators.duplicates import RecentIds
+from insession.schemas.events import (
     CartAdd,
     CartRemove,
     CheckoutStart,
@@ -35,7 +35,7 @@ from schemas.events import (
 )
 
 if TYPE_CHECKING:
-    from operators.feedback_join import FeedbackJoin
+    from insession.operators.feedback_join import FeedbackJoin
 
 RECENT_PRODUCTS = 20
 """Products viewed last, in order, per session (the summary shows the last 5)."""

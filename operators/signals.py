@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from operators.session import CustomerState, SessionConfig
-from schemas.events import (
+from insession.operators.session import CustomerState, SessionConfig
+from insession.schemas.events import (
     CartAdd,
     CartRemove,
     CheckoutStart,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from operators.session import CustomerState, SessionConfig
+from insession.operators.session import CustomerState, SessionConfig
 
 
 def customer_summary(state: CustomerState, now: int, config: SessionConfig) -> dict[str, Any]:

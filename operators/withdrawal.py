@@ -11,7 +11,7 @@ after it had consent.
 Plain functions on the person's state; the customer step sends the withdrawals to the offers
 output, and the Redis mirror takes the offers out of the person's list.
 
->>> from schemas.events import Consent, Offer
+>>> from insession.schemas.events import Consent, Offer
 >>> def offer(n, at):
 ...     return Offer(event_id=f"of-{n}", event_time=at, channel="web", customer_id="c1",
 ...                  offer_id=f"of-{n}", action_id="ten-off", kind="discount", score=0.5,
@@ -32,8 +32,8 @@ output, and the Redis mirror takes the offers out of the person's list.
 
 from __future__ import annotations
 
-from operators.feedback_join import FINAL_OUTCOMES
-from schemas.events import Consent, Offer, OfferFeedback, OfferWithdrawal
+from insession.operators.feedback_join import FINAL_OUTCOMES
+from insession.schemas.events import Consent, Offer, OfferFeedback, OfferWithdrawal
 
 LIVE_OFFERS = 16
 """Personalised offers remembered per person for withdrawal. The contact policy allows a few

@@ -10,9 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-
-from schemas.events import CONTRACTS, SCHEMA_MAJOR, Contract, Event
-from schemas.fields import ContractViolation, build
+from insession.schemas.events import CONTRACTS, SCHEMA_MAJOR, Contract, Event
+from insession.schemas.fields import ContractViolation, build
 
 DEFAULT_MAX_BYTES = 1_048_576
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from schemas.fields import MAX_TEXT, ContractViolation, epoch_ms, ident, spec
+from insession.schemas.fields import MAX_TEXT, ContractViolation, epoch_ms, ident, spec
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_MAJOR = 1
@@ -390,3 +390,6 @@ STREAMS: dict[str, tuple[str, ...]] = {
 
 STREAM_OF: dict[str, str] = {kind: stream for stream, kinds in STREAMS.items() for kind in kinds}
 """The stream each contract type travels on: `STREAMS` read the other way."""
+
+INPUT_STREAMS: tuple[str, ...] = tuple(s for s in STREAMS if s not in ("offers", "dead_letter"))
+"""The streams the engine reads: everything but what it writes."""

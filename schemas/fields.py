@@ -108,9 +108,7 @@ def _type_name(value: Any) -> str:
 
 
 def _wrong_type(path: str, expected: str, value: Any) -> ContractViolation:
-    return ContractViolation(
-        path, "wrong_type", f"expected {expected}, got {_type_name(value)}"
-    )
+    return ContractViolation(path, "wrong_type", f"expected {expected}, got {_type_name(value)}")
 
 
 def _check_str(c: Constraints) -> Checker:
@@ -219,9 +217,11 @@ def checker_for(annotation: Any, c: Constraints) -> Checker:
         return _check_bool(c)
     if typing.get_origin(annotation) is tuple:
         item_type = typing.get_args(annotation)[0]
-        item_constraints = Constraints(
-            choices=c.choices, min_length=c.min_length, max_length=c.max_length
-        ) if item_type is str else Constraints()
+        item_constraints = (
+            Constraints(choices=c.choices, min_length=c.min_length, max_length=c.max_length)
+            if item_type is str
+            else Constraints()
+        )
         return _check_tuple(checker_for(item_type, item_constraints), c)
     if dataclasses.is_dataclass(annotation):
         return _check_nested(annotation)
@@ -246,10 +246,18 @@ def field_specs(cls: type) -> tuple[FieldSpec, ...]:
             constraints = f.metadata.get("constraints", Constraints())
             if f.default_factory is not dataclasses.MISSING:
                 raise TypeError(f"{cls.__name__}.{f.name}: contracts take plain defaults")
-            specs.append(FieldSpec(
-                f.name, annotation, f.default is dataclasses.MISSING, nullable, constraints,
-                checker_for(annotation, constraints), f.default, _slot_setter(cls, f.name),
-            ))
+            specs.append(
+                FieldSpec(
+                    f.name,
+                    annotation,
+                    f.default is dataclasses.MISSING,
+                    nullable,
+                    constraints,
+                    checker_for(annotation, constraints),
+                    f.default,
+                    _slot_setter(cls, f.name),
+                )
+            )
         compiled = _COMPILED[cls] = tuple(specs)
     return compiled
 

@@ -31,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from schemas.events import CONTRACTS, SCHEMA_MAJOR, Contract
-from schemas.fields import MAX_ITEMS, Constraints, field_specs
+from insession.schemas.events import CONTRACTS, SCHEMA_MAJOR, Contract
+from insession.schemas.fields import MAX_ITEMS, Constraints, field_specs
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://insession.dev/schemas"
@@ -95,9 +95,11 @@ def _value_schema(annotation: Any, c: Constraints, defs: dict[str, Any]) -> dict
         schema = {"type": "boolean"}
     elif typing.get_origin(annotation) is tuple:
         item_type = typing.get_args(annotation)[0]
-        item_constraints = Constraints(
-            choices=c.choices, min_length=c.min_length, max_length=c.max_length
-        ) if item_type is str else Constraints()
+        item_constraints = (
+            Constraints(choices=c.choices, min_length=c.min_length, max_length=c.max_length)
+            if item_type is str
+            else Constraints()
+        )
         schema = {
             "type": "array",
             "maxItems": c.max_items if c.max_items is not None else MAX_ITEMS,
@@ -122,11 +124,15 @@ def _rules_schema(cls: type) -> list[dict[str, Any]]:
     rules = []
     for group in cross_field_rules(cls):
         if len(group) == 1:
-            rule = {"description": f"{group[0]} is required for {contract_name(cls)}",
-                    **_present(group[0])}
+            rule = {
+                "description": f"{group[0]} is required for {contract_name(cls)}",
+                **_present(group[0]),
+            }
         else:
-            rule = {"description": f"{' or '.join(group)} is required",
-                    "anyOf": [_present(f) for f in group]}
+            rule = {
+                "description": f"{' or '.join(group)} is required",
+                "anyOf": [_present(f) for f in group],
+            }
         rules.append(rule)
     return rules
 
@@ -175,7 +181,7 @@ def json_schema(cls: type[Contract]) -> dict[str, Any]:
         "$schema": DIALECT,
         "$id": f"{ID_BASE}/{name}/{SCHEMA_MAJOR}.json",
         "$comment": "Generated from schemas/events.py by `python -m schemas.json_schema`; "
-                    "do not edit by hand.",
+        "do not edit by hand.",
         **body,
     }
     if defs:
@@ -235,10 +241,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         prog="python -m schemas.json_schema",
         description="Regenerate the JSON Schema documents of the event contracts.",
     )
-    parser.add_argument("folder", nargs="?", type=Path, default=JSON_DIR,
-                        help=f"where to write them (default: {JSON_DIR})")
-    parser.add_argument("--check", action="store_true",
-                        help="write nothing; exit 1 if the files there are stale")
+    parser.add_argument(
+        "folder",
+        nargs="?",
+        type=Path,
+        default=JSON_DIR,
+        help=f"where to write them (default: {JSON_DIR})",
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if the files there are stale"
+    )
     args = parser.parse_args(argv)
     if args.check:
         stale = stale_files(args.folder)

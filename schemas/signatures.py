@@ -28,7 +28,7 @@ import hmac
 from collections.abc import Iterable, Iterator
 from typing import TypeVar
 
-from schemas.events import IdentityLink
+from insession.schemas.events import IdentityLink
 
 SIGNED_PREFIX = "insession.identity_link.v1"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from insession.kafka_admin import broker_ready, create_topics, delete_topics
+from insession.connectors.kafka_admin import broker_ready, create_topics, delete_topics
 from insession.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,16 +11,22 @@ from insession.settings import Settings
 
 
 def consume(
-    settings: Settings, streams: Iterable[str], group: str, *, at_least: int,
+    settings: Settings,
+    streams: Iterable[str],
+    group: str,
+    *,
+    at_least: int,
     timeout: float = 30.0,
 ) -> list[Message]:
     """The streams' messages from the start: once `at_least` arrived, until a poll is empty."""
-    consumer = Consumer({
-        "bootstrap.servers": settings.bootstrap_servers,
-        "group.id": group,
-        "auto.offset.reset": "earliest",
-        "enable.auto.commit": False,
-    })
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.bootstrap_servers,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
     consumer.subscribe([settings.topic(stream) for stream in streams])
     found: list[Message] = []
     deadline = time.monotonic() + timeout

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from schemas.events import (
+from insession.schemas.events import (
     CartAdd,
     CartRemove,
     CheckoutStart,

@@ -8,7 +8,7 @@ from pathlib import Path
 from insession.datasets.diginetica import read_diginetica
 from insession.datasets.rees46 import read_rees46
 from insession.datasets.yoochoose import read_yoochoose
-from schemas.events import Event
+from insession.schemas.events import Event
 
 Converter = Callable[[Path], Iterator[Event]]
 
@@ -18,6 +18,9 @@ CONVERTERS: dict[str, Converter] = {
     "yoochoose": read_yoochoose,
 }
 """Each data set's converter: source file or folder in, events out (streamed)."""
+
+DATASETS: tuple[str, ...] = tuple(CONVERTERS)
+"""The public data sets `insession replay --datasets` replays, in this order."""
 
 _SOURCES: dict[str, str] = {
     "rees46": "rees46/2019-Oct-sample.csv",

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from insession.datasets.csv_rows import bad_row, read_rows
-from schemas.events import Event, IdentityLink, OrderLine, ProductView, Purchase
-from schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
+from insession.schemas.events import Event, IdentityLink, OrderLine, ProductView, Purchase
+from insession.schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
 VIEWS = "sample_train-item-views.csv.gz"
 PURCHASES = "train-purchases.csv.gz"

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from insession.datasets.csv_rows import bad_row, read_rows
-from schemas.events import CartAdd, Event, OrderLine, ProductView, Purchase
-from schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
+from insession.schemas.events import CartAdd, Event, OrderLine, ProductView, Purchase
+from insession.schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
 COLUMNS = (
     "event_time",
@@ -85,21 +85,32 @@ def read_rees46(path: Path) -> Iterator[Event]:
             }
             if kind == "view":
                 yield ProductView(
-                    **who, product_id=product_id, price=price, currency=CURRENCY,
-                    category=category, brand=brand or None,
+                    **who,
+                    product_id=product_id,
+                    price=price,
+                    currency=CURRENCY,
+                    category=category,
+                    brand=brand or None,
                 )
             elif kind == "cart":
                 yield CartAdd(
-                    **who, product_id=product_id, quantity=1, unit_price=price,
-                    currency=CURRENCY, category=category,
+                    **who,
+                    product_id=product_id,
+                    quantity=1,
+                    unit_price=price,
+                    currency=CURRENCY,
+                    category=category,
                 )
             elif kind == "purchase":
                 line_bought = OrderLine(
                     product_id=product_id, quantity=1, unit_price=price, category=category
                 )
                 yield Purchase(
-                    **who, order_id=f"{PREFIX}{session or user_id}-{line}", total=price,
-                    currency=CURRENCY, lines=(line_bought,),
+                    **who,
+                    order_id=f"{PREFIX}{session or user_id}-{line}",
+                    total=price,
+                    currency=CURRENCY,
+                    lines=(line_bought,),
                 )
             else:
                 raise bad_row(

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from insession.datasets.csv_rows import bad_row, read_rows
-from schemas.events import Event, ProductView
-from schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
+from insession.schemas.events import Event, ProductView
+from insession.schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
 PARTS = ("train_tr", "train_valid")
 COLUMNS = ("SessionId", "ItemId", "Time")

@@ -9,12 +9,6 @@ from insession.simulator.catalogue import (
     Shop,
     build_catalogue,
 )
-from insession.simulator.cli import (
-    add_simulate_command,
-    config_from_args,
-    parse_start,
-    run_simulate,
-)
 from insession.simulator.config import (
     DAY_MS,
     DEFAULT_CHANNEL_MIX,
@@ -22,6 +16,7 @@ from insession.simulator.config import (
     HOUR_MS,
     MINUTE_MS,
     SimulationConfig,
+    parse_start,
 )
 from insession.simulator.kafka import ProduceStats, produce
 from insession.simulator.malformed import MALFORMATIONS, malform
@@ -87,15 +82,12 @@ __all__ = [
     "Product",
     "Shop",
     "SimulationConfig",
-    "add_simulate_command",
     "build_catalogue",
-    "config_from_args",
     "encode_item",
     "key_of",
     "malform",
     "parse_start",
     "produce",
-    "run_simulate",
     "simulate",
     "stream_of",
     "write_lines",

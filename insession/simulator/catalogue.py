@@ -5,14 +5,10 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from insession.simulator.config import SimulationConfig
-
-if TYPE_CHECKING:
-    from insession.simulator.shoppers import Customer
 
 CATEGORIES: Mapping[str, tuple[float, tuple[str, ...]]] = {
     "apparel.jacket": (120.0, ("jacket", "leather jacket", "denim jacket", "bomber jacket")),
@@ -72,13 +68,13 @@ class Shop:
         self.mix = {channel: w for channel, w in config.channel_mix.items() if w > 0}
         self._appeal: dict[tuple[str, int], tuple[tuple[Product, ...], list[float]]] = {}
 
-    def product_for(self, customer: Customer, rng: random.Random) -> Product:
+    def product_for(
+        self, favourites: Sequence[str], price_band: int, rng: random.Random
+    ) -> Product:
         """A product in a favourite category (mostly), near the customer's price band."""
-        if rng.random() < 0.85:
-            category = rng.choice(customer.favourites)
-        else:
-            category = rng.choice(tuple(CATEGORIES))
-        products, cumulative = self._appealing(category, customer.price_band)
+        in_favourites = rng.random() < 0.85
+        category = rng.choice(favourites if in_favourites else tuple(CATEGORIES))
+        products, cumulative = self._appealing(category, price_band)
         return rng.choices(products, cum_weights=cumulative)[0]
 
     def _appealing(self, category: str, band: int) -> tuple[tuple[Product, ...], list[float]]:

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from schemas.events import CHANNELS
+from insession.schemas.events import CHANNELS
 
 MINUTE_MS = 60_000
 HOUR_MS = 60 * MINUTE_MS
@@ -94,3 +94,13 @@ class SimulationConfig:
     def end_ms(self) -> int:
         """End of the simulated period (sessions start before it; a few events spill over)."""
         return self.start_ms + int(self.days * DAY_MS)
+
+
+def parse_start(text: str) -> int:
+    """A start time as epoch ms: an ISO date or date-time (UTC unless it says otherwise)."""
+    if text.isdigit():
+        return int(text)
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp() * 1000)

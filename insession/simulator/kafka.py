@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from insession.schemas.events import Event
 from insession.settings import Settings
 from insession.simulator.messages import encode_item, key_of, stream_of
-from schemas.events import Event
 
 
 @dataclass(slots=True)

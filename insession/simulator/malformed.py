@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 
+from insession.schemas.codec import encode
+from insession.schemas.events import Event
 from insession.simulator.config import SimulationConfig
 from insession.simulator.messages import MALFORMED_STREAM, STREAM_OF
-from schemas.codec import encode
-from schemas.events import Event
 
 
 def _truncated(rng: random.Random, raw: bytes, _: dict[str, Any]) -> bytes:

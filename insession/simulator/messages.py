@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
-from schemas.codec import encode
-from schemas.events import STREAM_OF, Event
+from insession.schemas.codec import encode
+from insession.schemas.events import STREAM_OF, Event
 
 MALFORMED_STREAM = "clickstream"
 

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from operators.catalogue import CatalogueOffer
-from schemas.events import Offer, OfferFeedback
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.events import Offer, OfferFeedback
 
 CHANNEL_GROUPS = {"web": "web", "app": "app", "store": "store"}
 """Every other channel (instagram, tiktok, whatsapp, other) is `social`."""
@@ -51,7 +51,7 @@ class HiddenTruth:
     >>> offers = [CatalogueOffer("help", "help", "Help", 4.0, 0.3, ("struggle",))]
     >>> truth = HiddenTruth.draw(offers, seed=1)
     >>> round(truth.acceptance("help", "web", True, 1_764_000_000_000), 3)
-    0.187
+    0.58
     """
 
     seed: int

@@ -6,11 +6,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from insession.simulator.catalogue import Product, Shop
-from insession.simulator.config import MINUTE_MS
-from insession.simulator.draws import new_device_id, new_event_id
-from insession.simulator.shoppers import Customer
-from schemas.events import (
+from insession.schemas.events import (
     CartAdd,
     CartRemove,
     CheckoutStart,
@@ -24,6 +20,10 @@ from schemas.events import (
     Purchase,
     Search,
 )
+from insession.simulator.catalogue import Product, Shop
+from insession.simulator.config import MINUTE_MS
+from insession.simulator.draws import new_device_id, new_event_id
+from insession.simulator.shoppers import Customer
 
 LOYAL_PURCHASE_FACTOR = 3.5
 MAX_PAUSE_MS = 10 * MINUTE_MS
@@ -81,7 +81,7 @@ class Session:
     # -- primitives
 
     def product(self) -> Product:
-        return self.shop.product_for(self.customer, self.rng)
+        return self.shop.product_for(self.customer.favourites, self.customer.price_band, self.rng)
 
     def pause(self, median_s: float, sigma: float = 0.7) -> None:
         """Think time between clicks: lognormal seconds, capped well below the session gap."""

@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from insession.schemas.events import SocialPost
 from insession.simulator.catalogue import CATEGORIES, Product, Shop
 from insession.simulator.config import DAY_MS, MINUTE_MS, SimulationConfig
 from insession.simulator.draws import new_event_id
 from insession.simulator.sessions import Session
 from insession.simulator.shoppers import HANDLE_SUFFIXES, HANDLE_WORDS
-from schemas.events import SocialPost
 
 SOCIAL_PLATFORMS = ("instagram", "tiktok", "x")
 SOCIAL_PLATFORM_WEIGHTS = (0.5, 0.3, 0.2)

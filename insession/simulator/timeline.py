@@ -8,13 +8,13 @@ import random
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+from insession.schemas.events import Consent, ErasureRequest, Event
 from insession.simulator.catalogue import Shop
 from insession.simulator.config import DAY_MS, HOUR_MS, MINUTE_MS, SimulationConfig
 from insession.simulator.draws import new_event_id, pick
 from insession.simulator.sessions import Session, play_session
 from insession.simulator.shoppers import Customer, make_customer
 from insession.simulator.social import maybe_post
-from schemas.events import Consent, ErasureRequest, Event
 
 SESSION_GAP_MS = 30 * MINUTE_MS
 """The engine cuts sessions after 30 quiet minutes; the simulator keeps sessions further apart."""

@@ -7,12 +7,12 @@ import itertools
 import random
 from collections.abc import Iterable, Iterator
 
+from insession.schemas.events import Event
 from insession.simulator.catalogue import Shop
 from insession.simulator.config import SimulationConfig
 from insession.simulator.malformed import with_malformed
 from insession.simulator.social import public_posts
 from insession.simulator.timeline import Wake, customer_events
-from schemas.events import Event
 
 
 def _erasure_customers(config: SimulationConfig) -> set[int]:

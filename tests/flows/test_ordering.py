@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from flows.ordering import Watermarked, _EpochSorted, epoch_key_for
-from operators.event_clock import EventClock
+from insession.flows.ordering import Watermarked, _EpochSorted, epoch_key_for
+from insession.operators.event_clock import EventClock
 
 
 @dataclass

@@ -8,13 +8,21 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from insession.schemas.codec import decode
+from insession.schemas.events import (
+    Consent,
+    ErasureRequest,
+    IdentityLink,
+    Offer,
+    ProductView,
+    Search,
+)
 
+from insession.connectors.recording import read_lines, write_recording
 from insession.datasets import CONVERTERS, default_source
-from insession.pipeline import load_engine, replay_cluster, replay_flow
-from insession.recording import read_lines, write_recording
+from insession.runner.engine import load_engine
+from insession.runner.replay import replay_cluster, replay_flow
 from insession.settings import Settings
-from schemas.codec import decode
-from schemas.events import Consent, ErasureRequest, IdentityLink, Offer, ProductView, Search
 
 T0 = 1_764_000_000_000
 
@@ -98,15 +106,18 @@ def test_claims_link_nothing_and_an_erasure_unlinks_the_devices_in_a_replay(
         return [ev(Search, n + k, query="delivery", result_count=0, **who) for k in range(2)]
 
     recording = tmp_path / "journey.jsonl"
-    write_recording(recording, [
-        ev(IdentityLink, 1, anonymous_id="dev-a", customer_id="c-1"),
-        *failed_searches(2, anonymous_id="dev-a"),
-        # Another device claims c-1 without a link: its events are its own.
-        *failed_searches(4, anonymous_id="dev-x", customer_id="c-1"),
-        ev(ErasureRequest, 6, customer_id="c-1", request_id="r-1"),
-        # After the erasure, c-1's old device is a stranger (new session: an hour later).
-        *failed_searches(130, anonymous_id="dev-a"),
-    ])
+    write_recording(
+        recording,
+        [
+            ev(IdentityLink, 1, anonymous_id="dev-a", customer_id="c-1"),
+            *failed_searches(2, anonymous_id="dev-a"),
+            # Another device claims c-1 without a link: its events are its own.
+            *failed_searches(4, anonymous_id="dev-x", customer_id="c-1"),
+            ev(ErasureRequest, 6, customer_id="c-1", request_id="r-1"),
+            # After the erasure, c-1's old device is a stranger (new session: an hour later).
+            *failed_searches(130, anonymous_id="dev-a"),
+        ],
+    )
     # Batches of three: the erasure's epoch ends before the device's next events are read.
     settings = Settings(policy="baseline", input_batch=3)
     result = replay_flow([recording], tmp_path / "out", settings)
@@ -141,12 +152,17 @@ def test_two_processes_learn_one_model_through_redis(
     holding every closed decision once, which a new engine loads as one version."""
     monkeypatch.setenv("INSESSION_POLICY", "thompson")
     monkeypatch.setenv("INSESSION_REDIS_PREFIX", redis_prefix)
-    monkeypatch.setenv("INSESSION_MODEL_NAMESPACE", "two-processes")
-    result = replay_cluster(real_recordings, tmp_path / "p2", processes=2, mirror=True)
+    result = replay_cluster(
+        real_recordings, tmp_path / "p2", processes=2, mirror=True, model_namespace="two-processes"
+    )
     learned = sum(result.stats.learning.values())
     assert learned > 100
-    arms = {arm.decode(): orjson.loads(state) for arm, state in
-            redis_client.hgetall(f"{redis_prefix}model:two-processes:thompson").items()}
+    arms = {
+        arm.decode(): orjson.loads(state)
+        for arm, state in redis_client.hgetall(
+            f"{redis_prefix}model:two-processes:thompson"
+        ).items()
+    }
     assert len(arms) >= 2, "arms were learned and published"
     assert sum(state["updates"] for state in arms.values()) == learned, (
         "every closed decision updated the shared model exactly once"

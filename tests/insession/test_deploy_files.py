@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from insession.cli import build_parser
-from insession.metrics import METRICS, MetricSpec
+from insession.ops.metrics import METRICS, MetricSpec
 from tests.conftest import ROOT
 
 SERIES: dict[str, MetricSpec] = {name: spec for spec in METRICS for name in spec.series()}

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
-import doctest
+from insession.schemas.events import Offer
 
-import insession.keys
 from insession.keys import message_key, person_key, summary_key
-from schemas.events import Offer
 
 T0 = 1_764_000_000_000
 
 
 def _offer(**who: str) -> Offer:
     return Offer(
-        event_id="o", event_time=T0, channel="web", offer_id="of-1", action_id="a", kind="help",
-        score=1.0, probability=1.0, reason_codes=("r",), model_version="m", decided_at=T0,
-        expires_at=T0 + 1, **who,
+        event_id="o",
+        event_time=T0,
+        channel="web",
+        offer_id="of-1",
+        action_id="a",
+        kind="help",
+        score=1.0,
+        probability=1.0,
+        reason_codes=("r",),
+        model_version="m",
+        decided_at=T0,
+        expires_at=T0 + 1,
+        **who,
     )
-
-
-def test_the_docstring_example_runs() -> None:
-    assert doctest.testmod(insession.keys).failed == 0
 
 
 def test_without_a_secret_keys_are_the_raw_ids() -> None:

@@ -24,15 +24,15 @@ from pathlib import Path
 import orjson
 import redis
 from confluent_kafka import Producer
+from insession.schemas.codec import encode
+from insession.schemas.events import STREAM_OF, Event, ProductView, Search
 from prometheus_client.parser import text_string_to_metric_families
 
-from insession.kafka_admin import create_topics, producer_limits
-from insession.redis_mirror import MirrorLayout
-from insession.services import service_pid, start_kafka, start_redis, stop
+from insession.connectors.kafka_admin import create_topics, producer_limits
+from insession.connectors.redis_mirror import MirrorLayout
+from insession.dev.services import service_pid, start_kafka, start_redis, stop
 from insession.settings import Settings
 from insession.simulator import malform
-from schemas.codec import encode
-from schemas.events import STREAM_OF, Event, ProductView, Search
 
 
 def free_port() -> int:

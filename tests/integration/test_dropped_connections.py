@@ -17,8 +17,8 @@ import orjson
 import pytest
 import redis
 
-from insession.http_server import CONNECTION_TIMEOUT_S, MAX_CONNECTIONS
-from insession.services import stop
+from insession.dev.services import stop
+from insession.ops.http_server import CONNECTION_TIMEOUT_S, MAX_CONNECTIONS
 from insession.settings import Settings
 from tests.integration.fault_scenarios import (
     RunningFlow,

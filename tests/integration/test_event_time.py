@@ -18,13 +18,13 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from insession.schemas.codec import decode
+from insession.schemas.events import DeadLetter, Event, Offer, OfferFeedback, Search
 
-from insession.recording import write_recording
-from insession.redis_mirror import MirrorLayout
+from insession.connectors.recording import write_recording
+from insession.connectors.redis_mirror import MirrorLayout
 from insession.settings import Settings
 from insession.simulator import SimulationConfig, simulate
-from schemas.codec import decode
-from schemas.events import DeadLetter, Event, Offer, OfferFeedback, Search
 from tests.integration.fault_scenarios import (
     RunningFlow,
     Traffic,
@@ -274,7 +274,7 @@ def test_live_caught_up_and_replayed_the_same_events_give_the_same_state(
         topics={s: f"{t}.backlog" for s, t in kafka_settings.topics.items()},
         redis_prefix=f"{redis_prefix}backlog:",
     )
-    from insession.kafka_admin import create_topics, delete_topics
+    from insession.connectors.kafka_admin import create_topics, delete_topics
 
     create_topics(caught_up_settings)
     try:

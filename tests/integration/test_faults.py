@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from insession.schemas.codec import decode
+from insession.schemas.events import DeadLetter, Offer
 
 from insession.settings import Settings
-from schemas.codec import decode
-from schemas.events import DeadLetter, Offer
 from tests.integration.fault_scenarios import (
     RunningFlow,
     Traffic,

@@ -14,12 +14,8 @@ import orjson
 import pytest
 import redis
 from confluent_kafka import Producer
-
-from insession.redis_mirror import MirrorLayout
-from insession.settings import Settings
-from insession.simulator import SimulationConfig, produce, simulate
-from schemas.codec import decode, encode
-from schemas.events import (
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import (
     STREAM_OF,
     Consent,
     DeadLetter,
@@ -29,6 +25,10 @@ from schemas.events import (
     ProductView,
     Search,
 )
+
+from insession.connectors.redis_mirror import MirrorLayout
+from insession.settings import Settings
+from insession.simulator import SimulationConfig, produce, simulate
 from tests.kafka_io import consume
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]

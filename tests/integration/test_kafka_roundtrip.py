@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 import redis
 from confluent_kafka import Producer
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import CONTRACTS, STREAM_OF, STREAMS, Contract, Event
 
 from insession.settings import Settings
-from schemas.codec import decode, encode
-from schemas.events import CONTRACTS, STREAM_OF, STREAMS, Contract, Event
 from tests.kafka_io import consume
 from tests.samples import sample_contracts
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
-
 
 
 def _key(contract: Contract) -> bytes | None:

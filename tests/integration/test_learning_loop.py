@@ -12,11 +12,11 @@ import orjson
 import pytest
 import redis
 from confluent_kafka import Producer
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import STREAM_OF, Consent, Event, Offer, OfferFeedback, Search
 
-from insession.pipeline import default_catalogue
+from insession.runner.engine import default_catalogue
 from insession.settings import Settings
-from schemas.codec import decode, encode
-from schemas.events import STREAM_OF, Consent, Event, Offer, OfferFeedback, Search
 from tests.integration.fault_scenarios import RunningFlow
 from tests.kafka_io import consume
 

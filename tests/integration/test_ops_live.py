@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import Offer, OfferFeedback
 
 from insession.settings import Settings
-from schemas.codec import decode, encode
-from schemas.events import Offer, OfferFeedback
-from tests.insession.test_ops_page import OpsPage, browser, ops_command
+from tests.insession.ops.test_ops_page import OpsPage, browser, ops_command
 from tests.integration.fault_scenarios import RunningFlow, Traffic, produce
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]

@@ -11,10 +11,10 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import DeadLetter
 
 from insession.settings import Settings
-from schemas.codec import decode, encode
-from schemas.events import DeadLetter
 from tests.integration.fault_scenarios import (
     RunningFlow,
     Traffic,

@@ -11,12 +11,8 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-
-from insession.keys import ledger_key, person_key, summary_key
-from insession.redis_mirror import MirrorLayout
-from insession.settings import Settings
-from schemas.codec import decode
-from schemas.events import (
+from insession.schemas.codec import decode
+from insession.schemas.events import (
     Consent,
     DeadLetter,
     ErasureRequest,
@@ -26,7 +22,11 @@ from schemas.events import (
     ProductView,
     Search,
 )
-from schemas.signatures import sign_identity_link
+from insession.schemas.signatures import sign_identity_link
+
+from insession.connectors.redis_mirror import MirrorLayout
+from insession.keys import ledger_key, person_key, summary_key
+from insession.settings import Settings
 from tests.integration.fault_scenarios import RunningFlow, produce, wait_for
 from tests.kafka_io import consume
 from tests.redis_scan import naming
@@ -113,8 +113,10 @@ def test_a_forged_link_never_reaches_the_victim(
 
     anonymous = f"anon:{attacker}"
     settled = wait_for(
-        lambda: (_summary(redis_client, redis_prefix, anonymous) or {})
-        .get("session", {}).get("events") == 6,
+        lambda: (
+            (_summary(redis_client, redis_prefix, anonymous) or {}).get("session", {}).get("events")
+            == 6
+        ),
         timeout_s=60,
     )
     assert settled is not None, "the attacker's events were handled (as their device's)"
@@ -220,10 +222,13 @@ def test_with_a_key_secret_no_redis_key_name_holds_a_raw_id(
     people = {customer: customer, f"anon:{stranger}": stranger}
 
     def mirrored() -> bool:
-        return all(
-            redis_client.exists(summary_key(person, KEY_SECRET, redis_prefix))
-            for person in people
-        ) and redis_client.exists(ledger_key(customer, KEY_SECRET, redis_prefix)) == 1
+        return (
+            all(
+                redis_client.exists(summary_key(person, KEY_SECRET, redis_prefix))
+                for person in people
+            )
+            and redis_client.exists(ledger_key(customer, KEY_SECRET, redis_prefix)) == 1
+        )
 
     assert wait_for(mirrored, timeout_s=60) is not None, "summaries found by the storefront key"
     raw = redis_client.get(summary_key(customer, KEY_SECRET, redis_prefix))

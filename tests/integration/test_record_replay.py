@@ -25,14 +25,14 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, Producer, TopicPartition
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import DeadLetter, Event, Offer, Search
 
-from insession.kafka_admin import broker_ready, create_topics, delete_topics
-from insession.pipeline import ReplayResult, replay_flow
-from insession.recording import read_lines, read_messages
+from insession.connectors.kafka_admin import broker_ready, create_topics, delete_topics
+from insession.connectors.recording import read_lines, read_messages
+from insession.runner.replay import ReplayResult, replay_flow
 from insession.settings import Settings
 from insession.simulator import SimulationConfig, encode_item, key_of, simulate, stream_of
-from schemas.codec import decode, encode
-from schemas.events import DeadLetter, Event, Offer, Search
 from tests.conftest import unavailable
 from tests.kafka_io import consume
 

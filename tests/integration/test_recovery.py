@@ -13,10 +13,10 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from insession.schemas.codec import decode
+from insession.schemas.events import Offer
 
 from insession.settings import Settings
-from schemas.codec import decode
-from schemas.events import Offer
 from tests.integration.fault_scenarios import RunningFlow, Traffic, produce, session_counts
 from tests.kafka_io import consume
 

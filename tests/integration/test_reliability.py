@@ -12,12 +12,20 @@ import orjson
 import pytest
 import redis
 from confluent_kafka import Message
+from insession.operators.session import CART_LINES
+from insession.schemas.codec import decode
+from insession.schemas.events import (
+    CartAdd,
+    Consent,
+    Event,
+    Offer,
+    OfferWithdrawal,
+    ProductView,
+    Search,
+)
 
-from insession.redis_mirror import MirrorLayout
+from insession.connectors.redis_mirror import MirrorLayout
 from insession.settings import Settings
-from operators.session import CART_LINES
-from schemas.codec import decode
-from schemas.events import CartAdd, Consent, Event, Offer, OfferWithdrawal, ProductView, Search
 from tests.integration.fault_scenarios import RunningFlow, produce, scrape, total, wait_for
 from tests.kafka_io import consume
 
@@ -61,8 +69,9 @@ class OffersTopic:
 
     def messages(self) -> list[tuple[Message, Offer | OfferWithdrawal]]:
         self.reads += 1
-        found = consume(self.settings, ["offers"], f"offers-{self.run_id}-{self.reads}",
-                        at_least=0, timeout=5)
+        found = consume(
+            self.settings, ["offers"], f"offers-{self.run_id}-{self.reads}", at_least=0, timeout=5
+        )
         return [(m, decode(m.value())) for m in found]
 
     def until(self, condition, timeout_s: float = 60) -> list[Offer | OfferWithdrawal]:
@@ -86,9 +95,12 @@ def test_a_triplicated_event_counts_once(
     who = {"channel": "web", "customer_id": "dup-1"}
     add = CartAdd(event_id="add-1", event_time=start, product_id="boots", unit_price=80.0, **who)
     events: list[Event | bytes] = [
-        add, add, add,  # a producer retrying twice
-        CartAdd(event_id="add-2", event_time=start + 1000, product_id="belt", unit_price=20.0,
-                **who),
+        add,
+        add,
+        add,  # a producer retrying twice
+        CartAdd(
+            event_id="add-2", event_time=start + 1000, product_id="belt", unit_price=20.0, **who
+        ),
         ProductView(event_id="view-1", event_time=start + 2000, product_id="boots", **who),
     ]
     produce(flow.settings, events, rate=50)
@@ -110,9 +122,15 @@ def test_ten_thousand_distinct_cart_adds_leave_a_small_summary(
 ) -> None:
     start = int(time.time() * 1000) - 30 * 60_000
     adds: list[Event | bytes] = [
-        CartAdd(event_id=f"add-{n}", event_time=start + n * 100, channel="web",
-                customer_id="hoarder", product_id=f"sku-{n:05}", unit_price=float(1 + n % 7),
-                category=f"cat-{n:05}")
+        CartAdd(
+            event_id=f"add-{n}",
+            event_time=start + n * 100,
+            channel="web",
+            customer_id="hoarder",
+            product_id=f"sku-{n:05}",
+            unit_price=float(1 + n % 7),
+            category=f"cat-{n:05}",
+        )
         for n in range(10_000)
     ]
     produce(flow.settings, adds, rate=10_000)
@@ -133,25 +151,43 @@ def test_ten_thousand_distinct_cart_adds_leave_a_small_summary(
 
 def _hesitation(customer: str, start: int, product: str = "boots-12") -> list[Event]:
     return [
-        ProductView(event_id=f"{customer}-{product}-{n}", event_time=start + n * 10_000,
-                    channel="web", customer_id=customer, session_id="s1", product_id=product,
-                    price=120.0, category="apparel.jacket")
+        ProductView(
+            event_id=f"{customer}-{product}-{n}",
+            event_time=start + n * 10_000,
+            channel="web",
+            customer_id=customer,
+            session_id="s1",
+            product_id=product,
+            price=120.0,
+            category="apparel.jacket",
+        )
         for n in range(3)
     ]
 
 
 def _struggle(customer: str, start: int) -> list[Event]:
     return [
-        Search(event_id=f"{customer}-search-{start}-{n}", event_time=start + n * 10_000,
-               channel="web", customer_id=customer, session_id="s1", query="delivery",
-               result_count=0)
+        Search(
+            event_id=f"{customer}-search-{start}-{n}",
+            event_time=start + n * 10_000,
+            channel="web",
+            customer_id=customer,
+            session_id="s1",
+            query="delivery",
+            result_count=0,
+        )
         for n in range(2)
     ]
 
 
 def _consent(customer: str, at: int, granted: bool) -> Consent:
-    return Consent(event_id=f"{customer}-consent-{at}", event_time=at, channel="web",
-                   customer_id=customer, granted=granted)
+    return Consent(
+        event_id=f"{customer}-consent-{at}",
+        event_time=at,
+        channel="web",
+        customer_id=customer,
+        granted=granted,
+    )
 
 
 def test_a_revoke_withdraws_the_live_personalised_offers_also_when_late(
@@ -174,14 +210,25 @@ def test_a_revoke_withdraws_the_live_personalised_offers_also_when_late(
     made = {c: _for(before, c, Offer) for c in ("ontime", "late")}
     for offers in made.values():
         assert {o.kind for o in offers} >= {"product", "help"}, offers
-    personal = {c: [o.offer_id for o in offers if o.kind in PERSONALISED]
-                for c, offers in made.items()}
+    personal = {
+        c: [o.offer_id for o in offers if o.kind in PERSONALISED] for c, offers in made.items()
+    }
     assert all(personal.values())
-    assert wait_for(lambda: all(set(personal[c]) <= set(_listed(redis_client, redis_prefix, c))
-                                for c in personal), 30) is not None, "offers listed in Redis"
+    assert (
+        wait_for(
+            lambda: all(
+                set(personal[c]) <= set(_listed(redis_client, redis_prefix, c)) for c in personal
+            ),
+            30,
+        )
+        is not None
+    ), "offers listed in Redis"
 
-    produce(flow.settings, [_consent("ontime", t0 + 100_000, False),
-                            _consent("late", t0 + 5_000, False)], rate=100)
+    produce(
+        flow.settings,
+        [_consent("ontime", t0 + 100_000, False), _consent("late", t0 + 5_000, False)],
+        rate=100,
+    )
 
     def both_withdrawn(messages: list) -> bool:
         return all(_for(messages, c, OfferWithdrawal) for c in ("ontime", "late"))
@@ -189,8 +236,9 @@ def test_a_revoke_withdraws_the_live_personalised_offers_also_when_late(
     topic.until(both_withdrawn)
     keyed = topic.messages()
     for customer in ("ontime", "late"):
-        withdrawals = [(m, w) for m, w in keyed
-                       if isinstance(w, OfferWithdrawal) and w.customer_id == customer]
+        withdrawals = [
+            (m, w) for m, w in keyed if isinstance(w, OfferWithdrawal) and w.customer_id == customer
+        ]
         assert sorted(w.offer_id for _, w in withdrawals) == sorted(personal[customer])
         assert all(m.key() == customer.encode() for m, _ in withdrawals), "keyed like offers"
         assert all(w.reason == "consent_revoked" for _, w in withdrawals)
@@ -212,8 +260,10 @@ def test_a_revoke_withdraws_the_live_personalised_offers_also_when_late(
         produce(flow.settings, traffic, rate=100)
 
     def helped_again(messages: list) -> bool:
-        return all(any(o.decided_at >= after and o.kind == "help"
-                       for o in _for(messages, c, Offer)) for c in ("ontime", "late"))
+        return all(
+            any(o.decided_at >= after and o.kind == "help" for o in _for(messages, c, Offer))
+            for c in ("ontime", "late")
+        )
 
     final = topic.until(helped_again)
     for customer in ("ontime", "late"):

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from models.bandit import EpsilonGreedy, FeatureHasher, LinearThompson, _normal_quantiles
-from operators.features import Features
+from insession.models.bandit import EpsilonGreedy, FeatureHasher, LinearThompson, _normal_quantiles
+from insession.schemas.features import Features
 
 ROOT = Path(__file__).resolve().parents[2]
 RATES = {

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import doctest
-
 import numpy as np
 import pytest
-
-from models import off_policy
-from models.off_policy import Estimate, LoggedRounds, doubly_robust, ips, ratio_of_means, snips
+from insession.models.off_policy import (
+    Estimate,
+    LoggedRounds,
+    doubly_robust,
+    ips,
+    ratio_of_means,
+    snips,
+)
 
 MEANS = np.array([0.1, 0.3, 0.5, 0.7, 0.2])  # true expected reward of each action
 LOGGING = np.array([0.4, 0.3, 0.1, 0.1, 0.1])  # non-uniform, so weights vary
@@ -34,10 +37,6 @@ ESTIMATORS = {
     "dr_perfect": lambda r: dr_with(r, MEANS),
     "dr_wrong_model": lambda r: dr_with(r, np.full(len(MEANS), 0.5)),
 }
-
-
-def test_docstring_examples_run() -> None:
-    assert doctest.testmod(off_policy).failed == 0
 
 
 @pytest.mark.parametrize("name", ESTIMATORS)

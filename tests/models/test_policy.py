@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from models.bandit import EpsilonGreedy, LinearThompson
-from models.policy import POLICIES, BanditPolicy, GreedyPolicy, build_policy
-from models.scorer import BaselineScorer
-from operators.catalogue import CatalogueOffer
+from insession.models.bandit import EpsilonGreedy, LinearThompson
+from insession.models.policy import POLICIES, BanditPolicy, GreedyPolicy, build_policy
+from insession.models.scorer import BaselineScorer
+from insession.schemas.catalogue import CatalogueOffer
 
 HELP = CatalogueOffer("help", "help", "Help", 4.0, 0.3, ("struggle",))
 TEN_OFF = CatalogueOffer("ten-off", "discount", "10% off", 10.0, 0.1, ("hesitation",))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import doctest
 import math
 import os
 import pickle
@@ -14,13 +13,11 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from insession.models.propensity import RiverPropensity, encode
+from insession.models.scorer import Scorer
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.features import Features
 from river import preprocessing
-
-from models import propensity
-from models.propensity import RiverPropensity, encode
-from models.scorer import Scorer
-from operators.catalogue import CatalogueOffer
-from operators.features import Features
 
 PRIORS = {"help": 0.3, "ten-off": 0.1, "free-delivery": 0.2}
 WEB: Features = {"channel": "web", "trigger": "product_view", "cart_lines": 2.0, "hour": 14.0}
@@ -58,12 +55,6 @@ def trained(rounds: int = 3_000, seed: int = 0) -> RiverPropensity:
 
 def offer(action_id: str, base_rate: float) -> CatalogueOffer:
     return CatalogueOffer(action_id, "discount", action_id.title(), 10.0, base_rate, ("browse",))
-
-
-def test_docstring_examples_run() -> None:
-    result = doctest.testmod(propensity)
-    assert result.attempted >= 8
-    assert result.failed == 0
 
 
 def test_encode_one_hots_strings_and_squashes_numbers() -> None:

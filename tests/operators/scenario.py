@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from models.policy import GreedyPolicy
-from models.scorer import BaselineScorer
-from operators.catalogue import load_catalogue
-from operators.personalise import Personaliser
-from operators.session import CustomerState
-from schemas.events import (
+from insession.models.policy import GreedyPolicy
+from insession.models.scorer import BaselineScorer
+from insession.operators.personalise import Personaliser
+from insession.operators.session import CustomerState
+from insession.schemas.catalogue import load_catalogue
+from insession.schemas.events import (
     CartAdd,
     CartRemove,
     CheckoutStart,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from insession.operators.control_group import ControlGroup
 
-from operators.control_group import ControlGroup
 from tests.operators.scenario import Shopper
 
 

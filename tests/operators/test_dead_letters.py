@@ -4,17 +4,14 @@ its original was cut."""
 from __future__ import annotations
 
 import base64
-import doctest
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
-import operators.dead_letters
-from operators.dead_letters import to_dead_letter
-from operators.routing import Inbound, decode_inbound
-from schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode, encode
-from schemas.events import DeadLetter
+from insession.operators.dead_letters import to_dead_letter
+from insession.operators.routing import Inbound, decode_inbound
+from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode, encode
+from insession.schemas.events import DeadLetter
 
 T0 = 1_764_000_000_000
 BAD = Rejection("invalid_json", None, "not valid JSON: unexpected character")
@@ -80,7 +77,3 @@ def test_decode_inbound_dead_letters_a_near_limit_message_within_the_limit() -> 
     assert isinstance(letter, DeadLetter) and letter.reason == "invalid_json"
     assert letter.truncated and letter.original_bytes == 1_000_000
     assert len(encode(letter)) <= DEFAULT_MAX_BYTES
-
-
-def test_the_docstring_example_runs() -> None:
-    assert doctest.testmod(operators.dead_letters).failed == 0

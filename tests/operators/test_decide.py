@@ -5,7 +5,8 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
-from operators.decide import stable_offer_id
+from insession.operators.decide import stable_offer_id
+
 from tests.operators.scenario import Shopper
 
 

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import doctest
-
+import insession.operators.device_links
 import pytest
-
-import operators.device_links
-from operators.device_links import is_link_event, record_links
-from operators.routing import Routed
-from schemas.events import ErasureRequest, IdentityLink, ProductView
+from insession.operators.device_links import is_link_event, record_links
+from insession.operators.routing import Routed
+from insession.schemas.events import ErasureRequest, IdentityLink, ProductView
 
 T0 = 1_764_000_000_000
 
 
 def _link(n: int, device: str, customer: str = "c-1") -> Routed:
     event = IdentityLink(
-        event_id=f"l{n}", event_time=T0 + n, channel="web", customer_id=customer,
+        event_id=f"l{n}",
+        event_time=T0 + n,
+        channel="web",
+        customer_id=customer,
         anonymous_id=device,
     )
     return Routed(event, (event.event_time, "identity", 0, n))
@@ -24,14 +24,13 @@ def _link(n: int, device: str, customer: str = "c-1") -> Routed:
 
 def _erasure(n: int, customer: str = "c-1") -> Routed:
     event = ErasureRequest(
-        event_id=f"e{n}", event_time=T0 + n, channel="web", customer_id=customer,
+        event_id=f"e{n}",
+        event_time=T0 + n,
+        channel="web",
+        customer_id=customer,
         request_id=f"r{n}",
     )
     return Routed(event, (event.event_time, "erasure", 0, n))
-
-
-def test_the_docstring_example_runs() -> None:
-    assert doctest.testmod(operators.device_links).failed == 0
 
 
 def test_an_erasure_forgets_every_linked_device_and_the_customer() -> None:
@@ -55,7 +54,7 @@ def test_an_erasure_of_a_customer_without_devices_sends_nothing() -> None:
 def test_linking_more_devices_than_the_limit_unlinks_the_oldest(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(operators.device_links, "LINKED_DEVICES_LIMIT", 2)
+    monkeypatch.setattr(insession.operators.device_links, "LINKED_DEVICES_LIMIT", 2)
     state = None
     for n, device in enumerate(["dev-a", "dev-b"]):
         state, _ = record_links(state, _link(n, device))
@@ -67,7 +66,11 @@ def test_linking_more_devices_than_the_limit_unlinks_the_oldest(
 
 def test_only_links_and_erasures_go_to_the_links_step() -> None:
     view = ProductView(
-        event_id="v", event_time=T0, channel="web", customer_id="c-1", anonymous_id="dev-a",
+        event_id="v",
+        event_time=T0,
+        channel="web",
+        customer_id="c-1",
+        anonymous_id="dev-a",
         product_id="p",
     )
     assert is_link_event(_link(1, "dev-a")) and is_link_event(_erasure(1))

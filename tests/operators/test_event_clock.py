@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import doctest
 import time
 
-from operators import event_clock
-from operators.event_clock import CACHE_S, IDLE_AFTER_S, EventClock
+from insession.operators.event_clock import CACHE_S, IDLE_AFTER_S, EventClock
 
 
 class _Wall:
@@ -15,10 +13,6 @@ class _Wall:
 
     def __call__(self) -> float:
         return self.now_s
-
-
-def test_the_docstring_example_runs() -> None:
-    assert doctest.testmod(event_clock).failed == 0
 
 
 def test_lateness_is_taken_off_the_slowest_partition() -> None:

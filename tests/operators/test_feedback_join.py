@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import doctest
 import pickle
 
 import pytest
-
-import operators.feedback_join
-from operators.catalogue import CatalogueOffer
-from operators.feedback_join import (
+from insession.operators.feedback_join import (
     MAX_PENDING,
     FeedbackJoin,
     LearningExample,
     RewardPolicy,
     kind_windows,
 )
-from schemas.events import Offer, OfferFeedback
+from insession.schemas.catalogue import CatalogueOffer
+from insession.schemas.events import Offer, OfferFeedback
 
 MINUTE = 60_000
 
@@ -255,9 +252,3 @@ def test_the_state_survives_pickling_for_the_dataflow_snapshot() -> None:
 def test_a_wrong_policy_fails_at_once(bad: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         RewardPolicy(**bad)  # type: ignore[arg-type]
-
-
-def test_the_module_example_runs() -> None:
-    result = doctest.testmod(operators.feedback_join)
-    assert result.attempted > 0
-    assert result.failed == 0

@@ -5,11 +5,10 @@ from __future__ import annotations
 import base64
 
 import pytest
-
-from operators.identity import DEAD_LETTER, PENDING_GAP_MS, IdentityTrust, stitch_identity
-from operators.routing import Routed
-from schemas.codec import decode
-from schemas.events import DeadLetter, ErasureRequest, IdentityLink, ProductView
+from insession.operators.identity import DEAD_LETTER, PENDING_GAP_MS, IdentityTrust, stitch_identity
+from insession.operators.routing import Routed
+from insession.schemas.codec import decode
+from insession.schemas.events import DeadLetter, ErasureRequest, IdentityLink, ProductView
 
 T0 = 1_764_000_000_000
 
@@ -99,7 +98,10 @@ def test_unlinked_claims_can_be_dead_lettered() -> None:
     [letter] = out
     assert isinstance(letter, DeadLetter)
     assert (letter.reason, letter.field, letter.stage) == (
-        "unlinked_customer_id", "customer_id", "stitch")
+        "unlinked_customer_id",
+        "customer_id",
+        "stitch",
+    )
     assert (letter.source_topic, letter.source_offset) == ("clickstream", 1)
     assert decode(base64.b64decode(letter.original)) == _claim(1, "victim").event
     assert state is not None and state.pending == [], "nothing of it is kept"
@@ -112,8 +114,12 @@ def test_an_unknown_unlinked_policy_is_refused() -> None:
 
 def _forget_link(customer: str) -> Routed:
     event = ErasureRequest(
-        event_id="er", event_time=T0 + 50, channel="web", customer_id=customer,
-        anonymous_id="dev-1", request_id="r-1",
+        event_id="er",
+        event_time=T0 + 50,
+        channel="web",
+        customer_id=customer,
+        anonymous_id="dev-1",
+        request_id="r-1",
     )
     return Routed(event, (event.event_time, "erasure", 0, 50), forget=True)
 

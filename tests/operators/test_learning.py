@@ -6,30 +6,41 @@ from pathlib import Path
 
 import pytest
 import redis
+from insession.models.policy import build_policy
+from insession.operators.customer_step import apply_routed, close_windows, next_window_end
+from insession.operators.feedback_join import LearningExample
+from insession.operators.learning import ModelHub, group_of
+from insession.operators.personalise import EngineConfig, Personaliser
+from insession.operators.routing import Routed
+from insession.schemas.catalogue import load_catalogue
+from insession.schemas.events import Event, OfferFeedback, Search
 
-from insession.model_store import RedisModelStore, load_snapshot, save_snapshot
-from models.policy import build_policy
-from operators.catalogue import load_catalogue
-from operators.customer_step import apply_routed, close_windows, next_window_end
-from operators.feedback_join import LearningExample
-from operators.learning import ModelHub, group_of
-from operators.personalise import EngineConfig, Personaliser
-from operators.routing import Routed
-from schemas.events import Event, OfferFeedback, Search
+from insession.connectors.model_store import RedisModelStore, load_snapshot, save_snapshot
 from tests.operators.scenario import CATALOGUE, T0
 
 OFFERS = load_catalogue(CATALOGUE).offers
 
 
 def _example(action: str, reward: float, version: str = "thompson-0") -> LearningExample:
-    return LearningExample(action, {"channel": "web"}, reward, 0.5, version, "of-1",
-                           "accepted" if reward else "no_response", T0, T0, "feedback")
+    return LearningExample(
+        action,
+        {"channel": "web"},
+        reward,
+        0.5,
+        version,
+        "of-1",
+        "accepted" if reward else "no_response",
+        T0,
+        T0,
+        "feedback",
+    )
 
 
 def _engine(policy: str = "thompson") -> Personaliser:
     catalogue = load_catalogue(CATALOGUE)
-    return Personaliser(catalogue, build_policy(policy, catalogue.offers),
-                        EngineConfig(control=None))
+    return Personaliser(
+        catalogue, build_policy(policy, catalogue.offers), EngineConfig(control=None)
+    )
 
 
 def _routed(event: Event, n: int) -> Routed:
@@ -37,14 +48,20 @@ def _routed(event: Event, n: int) -> Routed:
 
 
 def _search(n: int, at: int) -> Search:
-    return Search(event_id=f"s{n}", event_time=at, channel="web", customer_id="c-1",
-                  query="x", result_count=0)
+    return Search(
+        event_id=f"s{n}", event_time=at, channel="web", customer_id="c-1", query="x", result_count=0
+    )
 
 
 def test_learning_changes_the_version_and_counts_by_group() -> None:
     hub = ModelHub(build_policy("thompson", OFFERS))
-    updates = hub.learn([_example("help-search", 1.0), _example("help-search", 0.0),
-                         _example("care-kit", 1.0, "control-random")])
+    updates = hub.learn(
+        [
+            _example("help-search", 1.0),
+            _example("help-search", 0.0),
+            _example("care-kit", 1.0, "control-random"),
+        ]
+    )
     assert [u.arm for u in updates] == ["help-search", "care-kit"]
     assert updates[0].updates == 2 and hub.version == "thompson-3"
     assert hub.counters.decisions == {"policy": 2, "control": 1}
@@ -66,10 +83,12 @@ def test_a_snapshot_restores_the_model_and_refuses_another_policy(tmp_path: Path
 
 @pytest.mark.redis
 def test_processes_converge_through_redis(redis_client: redis.Redis, redis_prefix: str) -> None:
-    owner = ModelHub(build_policy("thompson", OFFERS),
-                     RedisModelStore(redis_client, redis_prefix, "thompson"))
-    reader = ModelHub(build_policy("thompson", OFFERS),
-                      RedisModelStore(redis_client, redis_prefix, "thompson"))
+    owner = ModelHub(
+        build_policy("thompson", OFFERS), RedisModelStore(redis_client, redis_prefix, "thompson")
+    )
+    reader = ModelHub(
+        build_policy("thompson", OFFERS), RedisModelStore(redis_client, redis_prefix, "thompson")
+    )
     owner.publish(owner.learn([_example("help-search", 1.0)] * 4))
     assert reader.sync() == 1 and reader.version == owner.version == "thompson-4"
     assert reader.sync() == 0, "nothing newer: nothing loaded"
@@ -86,12 +105,17 @@ def test_the_customer_step_joins_feedback_and_closes_unanswered_decisions() -> N
     assert outcomes[0].candidates and offer.action_id in outcomes[0].candidates
     assert next_window_end(state) == offer.decided_at + engine.reward.window_ms(offer.kind)
 
-    accepted = OfferFeedback(event_id="f1", event_time=T0 + 5000, channel="web",
-                             customer_id="c-1", offer_id=offer.offer_id, outcome="accepted")
+    accepted = OfferFeedback(
+        event_id="f1",
+        event_time=T0 + 5000,
+        channel="web",
+        customer_id="c-1",
+        offer_id=offer.offer_id,
+        outcome="accepted",
+    )
     state, outcomes = apply_routed(engine, state, _routed(accepted, 2))
     (example,) = outcomes[0].examples
-    assert (example.action_id, example.reward, example.reason) == (offer.action_id, 1.0,
-                                                                  "feedback")
+    assert (example.action_id, example.reward, example.reason) == (offer.action_id, 1.0, "feedback")
     assert example.probability == offer.probability and example.features["trigger"] == "search"
 
     later = T0 + 3_600_000  # a new session: another decision, never answered
@@ -101,7 +125,10 @@ def test_the_customer_step_joins_feedback_and_closes_unanswered_decisions() -> N
     state, closed = close_windows(engine, state, None)
     (unanswered,) = closed[0].examples
     assert (unanswered.outcome, unanswered.reward, unanswered.reason) == (
-        "no_response", 0.0, "expired")
+        "no_response",
+        0.0,
+        "expired",
+    )
     assert next_window_end(state) is None
 
 
@@ -143,8 +170,14 @@ def test_feedback_after_its_window_counts_as_late_not_unknown() -> None:
     state, outcomes = apply_routed(engine, state, _routed(_search(1, T0 + 1000), 1))
     offer = outcomes[0].offer
     assert offer is not None
-    late = OfferFeedback(event_id="f1", event_time=T0 + 100 * 3_600_000, channel="web",
-                         customer_id="c-1", offer_id=offer.offer_id, outcome="accepted")
+    late = OfferFeedback(
+        event_id="f1",
+        event_time=T0 + 100 * 3_600_000,
+        channel="web",
+        customer_id="c-1",
+        offer_id=offer.offer_id,
+        outcome="accepted",
+    )
     state, outcomes = apply_routed(engine, state, _routed(late, 2))
     (closed,) = outcomes[0].examples
     assert closed.outcome == "no_response" and closed.reason == "expired"

@@ -6,9 +6,8 @@ import statistics
 from pathlib import Path
 
 import pytest
-
-from operators.sentiment import score_text, with_score
-from schemas.events import SocialPost
+from insession.operators.sentiment import score_text, with_score
+from insession.schemas.events import SocialPost
 
 
 @pytest.mark.data

@@ -7,13 +7,11 @@ import pickle
 
 import orjson
 import pytest
-
-from models.policy import GreedyPolicy
-from models.scorer import BaselineScorer
-from operators.catalogue import load_catalogue
-from operators.duplicates import RECENT_EVENT_IDS
-from operators.personalise import Personaliser
-from operators.session import (
+from insession.models.policy import GreedyPolicy
+from insession.models.scorer import BaselineScorer
+from insession.operators.duplicates import RECENT_EVENT_IDS
+from insession.operators.personalise import Personaliser
+from insession.operators.session import (
     CART_LINES,
     CATEGORIES,
     OWNED_PRODUCTS,
@@ -23,9 +21,11 @@ from operators.session import (
     CustomerState,
     SessionConfig,
 )
-from operators.summary import customer_summary
-from operators.withdrawal import LIVE_OFFERS
-from schemas.events import CHANNELS
+from insession.operators.summary import customer_summary
+from insession.operators.withdrawal import LIVE_OFFERS
+from insession.schemas.catalogue import load_catalogue
+from insession.schemas.events import CHANNELS
+
 from tests.operators.scenario import CATALOGUE, Shopper
 
 
@@ -133,7 +133,8 @@ def test_ten_thousand_distinct_cart_adds_keep_state_and_summary_small() -> None:
     # Nothing grows with the events any more: what the 10,000th event works on is no bigger
     # than what the 1,000th did (only the event ids and times gain a digit).
     assert state_bytes <= 1.02 * at_1000[0] and summary_bytes <= 1.02 * at_1000[1], (
-        at_1000, at_10000
+        at_1000,
+        at_10000,
     )
     assert all(size <= limit for size, limit in _held(she.state).values()), _held(she.state)
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import doctest
 
-import operators.withdrawal
-from models.policy import build_policy
-from operators.catalogue import load_catalogue
-from operators.customer_step import apply_routed, close_windows
-from operators.personalise import Personaliser
-from operators.routing import Routed
-from operators.withdrawal import (
+from insession.models.policy import build_policy
+from insession.operators.customer_step import apply_routed, close_windows
+from insession.operators.personalise import Personaliser
+from insession.operators.routing import Routed
+from insession.operators.withdrawal import (
     LIVE_OFFERS,
     WITHDRAWN,
     forget_answered,
@@ -19,7 +16,9 @@ from operators.withdrawal import (
     withdraw_on_revoke,
     withdrawal_of,
 )
-from schemas.events import Consent, Event, Offer, OfferFeedback, ProductView
+from insession.schemas.catalogue import load_catalogue
+from insession.schemas.events import Consent, Event, Offer, OfferFeedback, ProductView
+
 from tests.operators.scenario import CATALOGUE, T0, Shopper
 
 
@@ -43,8 +42,9 @@ def _offer(n: int, at: int, ttl_ms: int = 1_800_000) -> Offer:
 
 
 def _revoke(at: int) -> Consent:
-    return Consent(event_id=f"r{at}", event_time=at, channel="web", customer_id="c-1",
-                   granted=False)
+    return Consent(
+        event_id=f"r{at}", event_time=at, channel="web", customer_id="c-1", granted=False
+    )
 
 
 def _personal_and_help_offers(she: Shopper) -> tuple[Offer, Offer]:
@@ -57,10 +57,6 @@ def _personal_and_help_offers(she: Shopper) -> tuple[Offer, Offer]:
     return personal, helped
 
 
-def test_the_module_example_runs() -> None:
-    assert doctest.testmod(operators.withdrawal).failed == 0
-
-
 def test_a_revoke_withdraws_the_live_personalised_offers_only() -> None:
     she = Shopper()
     she.consent()
@@ -70,7 +66,9 @@ def test_a_revoke_withdraws_the_live_personalised_offers_only() -> None:
     assert [w.offer_id for w in she.withdrawals] == [personal.offer_id]
     withdrawal = she.withdrawals[0]
     assert (withdrawal.customer_id, withdrawal.channel, withdrawal.session_id) == (
-        personal.customer_id, personal.channel, personal.session_id
+        personal.customer_id,
+        personal.channel,
+        personal.session_id,
     )
     assert withdrawal.reason == "consent_revoked" and withdrawal.partition_key() == "c-1"
     assert withdrawal.withdrawn_at == withdrawal.event_time == she.now
@@ -129,7 +127,7 @@ def test_a_late_revoke_older_than_a_later_grant_does_not_end_consent() -> None:
     she.consent(True, after_s=60)  # granted again: what follows has consent
     she.add("coat-1", price=90.0, after_s=30)
     she.remove("coat-1", after_s=30)
-    after = _personal(she)[len(before):]
+    after = _personal(she)[len(before) :]
     assert before and after
 
     she.consent(False, at=revoked_at)
@@ -153,10 +151,17 @@ def test_accepted_and_dismissed_offers_are_not_withdrawn_but_clicked_ones_are() 
     for n in range(3):
         remember_live(live, _offer(n, T0 + n))
     for n, outcome in enumerate(("accepted", "dismissed", "clicked")):
-        forget_answered(live, OfferFeedback(
-            event_id=f"f{n}", event_time=T0 + 10, channel="web", customer_id="c-1",
-            offer_id=f"of-{n}", outcome=outcome,
-        ))
+        forget_answered(
+            live,
+            OfferFeedback(
+                event_id=f"f{n}",
+                event_time=T0 + 10,
+                channel="web",
+                customer_id="c-1",
+                offer_id=f"of-{n}",
+                outcome=outcome,
+            ),
+        )
     assert [w.offer_id for w in withdraw_on_revoke(live, _revoke(T0 + 20), None)] == ["of-2"]
 
 
@@ -188,8 +193,14 @@ def test_a_withdrawal_is_addressed_as_its_offer_was() -> None:
 def _hesitation_then_revoke() -> list[Event]:
     who = {"channel": "web", "customer_id": "c-1", "session_id": "s1"}
     views = [
-        ProductView(event_id=f"v{n}", event_time=T0 + 10_000 * n, product_id="boots-12",
-                    price=120.0, category="apparel.jacket", **who)
+        ProductView(
+            event_id=f"v{n}",
+            event_time=T0 + 10_000 * n,
+            product_id="boots-12",
+            price=120.0,
+            category="apparel.jacket",
+            **who,
+        )
         for n in range(1, 4)
     ]
     return [

@@ -14,9 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from hypothesis import strategies as st
-
-from schemas.events import CONTRACTS, SCHEMA_MAJOR, SCHEMA_VERSION, Contract, Event
-from schemas.fields import MAX_ITEMS, MAX_TEXT, Constraints, field_specs
+from insession.schemas.events import CONTRACTS, SCHEMA_MAJOR, SCHEMA_VERSION, Contract, Event
+from insession.schemas.fields import MAX_ITEMS, MAX_TEXT, Constraints, field_specs
 
 SHORT = 24
 """Longest string drawn below a field's limit; strings at the exact limit are drawn too."""
@@ -53,9 +52,11 @@ def value_strategy(annotation: Any, c: Constraints) -> st.SearchStrategy[Any]:
         return st.floats(c.minimum, c.maximum, allow_nan=False, allow_infinity=False)
     if typing.get_origin(annotation) is tuple:
         item_type = typing.get_args(annotation)[0]
-        item_constraints = Constraints(
-            choices=c.choices, min_length=c.min_length, max_length=c.max_length
-        ) if item_type is str else Constraints()
+        item_constraints = (
+            Constraints(choices=c.choices, min_length=c.min_length, max_length=c.max_length)
+            if item_type is str
+            else Constraints()
+        )
         limit = c.max_items if c.max_items is not None else MAX_ITEMS
         items = value_strategy(item_type, item_constraints)
         return st.lists(items, max_size=min(limit, MAX_DRAWN_ITEMS)).map(tuple)
@@ -114,8 +115,9 @@ def json_values(max_leaves: int = 12) -> st.SearchStrategy[Any]:
     )
     return st.recursive(
         scalars,
-        lambda inner: st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+        lambda inner: (
+            st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+        ),
         max_leaves=max_leaves,
     )
 
@@ -126,84 +128,193 @@ T = 1_732_450_000_000  # 2024-11-24, epoch milliseconds
 
 EXAMPLES: dict[str, dict[str, Any]] = {
     "page_view": {
-        "type": "page_view", "schema_version": "1.0", "event_id": "e-1", "event_time": T,
-        "channel": "web", "anonymous_id": "a-1", "session_id": "s-1", "page_type": "category",
-        "url": "/c/jackets", "category": "apparel.jacket",
+        "type": "page_view",
+        "schema_version": "1.0",
+        "event_id": "e-1",
+        "event_time": T,
+        "channel": "web",
+        "anonymous_id": "a-1",
+        "session_id": "s-1",
+        "page_type": "category",
+        "url": "/c/jackets",
+        "category": "apparel.jacket",
     },
     "product_view": {
-        "type": "product_view", "schema_version": "1.0", "event_id": "e-2", "event_time": T,
-        "channel": "app", "customer_id": "c-1", "product_id": "p-1", "price": 49.5,
-        "currency": "EUR", "category": "apparel.jacket", "brand": "Acme",
+        "type": "product_view",
+        "schema_version": "1.0",
+        "event_id": "e-2",
+        "event_time": T,
+        "channel": "app",
+        "customer_id": "c-1",
+        "product_id": "p-1",
+        "price": 49.5,
+        "currency": "EUR",
+        "category": "apparel.jacket",
+        "brand": "Acme",
     },
     "search": {
-        "type": "search", "schema_version": "1.0", "event_id": "e-3", "event_time": T,
-        "channel": "web", "anonymous_id": "a-1", "query": "rain jacket", "result_count": 0,
+        "type": "search",
+        "schema_version": "1.0",
+        "event_id": "e-3",
+        "event_time": T,
+        "channel": "web",
+        "anonymous_id": "a-1",
+        "query": "rain jacket",
+        "result_count": 0,
     },
     "dwell": {
-        "type": "dwell", "schema_version": "1.0", "event_id": "e-4", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "dwell_ms": 12_000, "product_id": "p-1",
+        "type": "dwell",
+        "schema_version": "1.0",
+        "event_id": "e-4",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "dwell_ms": 12_000,
+        "product_id": "p-1",
     },
     "cart_add": {
-        "type": "cart_add", "schema_version": "1.0", "event_id": "e-5", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "product_id": "p-1", "quantity": 2,
-        "unit_price": 49.5, "currency": "EUR", "category": "apparel.jacket",
+        "type": "cart_add",
+        "schema_version": "1.0",
+        "event_id": "e-5",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "product_id": "p-1",
+        "quantity": 2,
+        "unit_price": 49.5,
+        "currency": "EUR",
+        "category": "apparel.jacket",
     },
     "cart_remove": {
-        "type": "cart_remove", "schema_version": "1.0", "event_id": "e-6", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "product_id": "p-1", "quantity": 1,
+        "type": "cart_remove",
+        "schema_version": "1.0",
+        "event_id": "e-6",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "product_id": "p-1",
+        "quantity": 1,
     },
     "checkout_start": {
-        "type": "checkout_start", "schema_version": "1.0", "event_id": "e-7", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "cart_value": 99.0, "currency": "EUR",
+        "type": "checkout_start",
+        "schema_version": "1.0",
+        "event_id": "e-7",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "cart_value": 99.0,
+        "currency": "EUR",
     },
     "purchase": {
-        "type": "purchase", "schema_version": "1.0", "event_id": "e-8", "event_time": T,
-        "channel": "store", "customer_id": "c-1", "order_id": "o-1",
+        "type": "purchase",
+        "schema_version": "1.0",
+        "event_id": "e-8",
+        "event_time": T,
+        "channel": "store",
+        "customer_id": "c-1",
+        "order_id": "o-1",
         "lines": [
             {"product_id": "p-1", "quantity": 2, "unit_price": 49.5, "category": "apparel"},
             {"product_id": "p-2"},
         ],
-        "total": 99.0, "currency": "EUR",
+        "total": 99.0,
+        "currency": "EUR",
     },
     "social_post": {
-        "type": "social_post", "schema_version": "1.0", "event_id": "e-9", "event_time": T,
-        "channel": "instagram", "author_handle": "@someone", "platform": "instagram",
-        "text": "love the new jacket", "score": 0.8, "product_ids": ["p-1"], "brand": "Acme",
+        "type": "social_post",
+        "schema_version": "1.0",
+        "event_id": "e-9",
+        "event_time": T,
+        "channel": "instagram",
+        "author_handle": "@someone",
+        "platform": "instagram",
+        "text": "love the new jacket",
+        "score": 0.8,
+        "product_ids": ["p-1"],
+        "brand": "Acme",
     },
     "identity_link": {
-        "type": "identity_link", "schema_version": "1.0", "event_id": "e-10", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "anonymous_id": "a-1", "method": "login",
+        "type": "identity_link",
+        "schema_version": "1.0",
+        "event_id": "e-10",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "anonymous_id": "a-1",
+        "method": "login",
     },
     "consent": {
-        "type": "consent", "schema_version": "1.0", "event_id": "e-11", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "granted": True, "purpose": "marketing",
+        "type": "consent",
+        "schema_version": "1.0",
+        "event_id": "e-11",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "granted": True,
+        "purpose": "marketing",
     },
     "erasure_request": {
-        "type": "erasure_request", "schema_version": "1.0", "event_id": "e-12", "event_time": T,
-        "channel": "email", "customer_id": "c-1", "request_id": "r-1",
+        "type": "erasure_request",
+        "schema_version": "1.0",
+        "event_id": "e-12",
+        "event_time": T,
+        "channel": "email",
+        "customer_id": "c-1",
+        "request_id": "r-1",
     },
     "offer_feedback": {
-        "type": "offer_feedback", "schema_version": "1.0", "event_id": "e-13", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "offer_id": "of-1", "outcome": "accepted",
+        "type": "offer_feedback",
+        "schema_version": "1.0",
+        "event_id": "e-13",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "offer_id": "of-1",
+        "outcome": "accepted",
         "value": 49.5,
     },
     "offer": {
-        "type": "offer", "schema_version": "1.0", "event_id": "e-14", "event_time": T,
-        "channel": "web", "customer_id": "c-1", "offer_id": "of-1", "action_id": "act-1",
-        "kind": "discount", "items": ["p-1", "p-2"], "score": 1.25, "probability": 0.9,
-        "reason_codes": ["cart_abandon_risk"], "model_version": "m-1", "decided_at": T,
+        "type": "offer",
+        "schema_version": "1.0",
+        "event_id": "e-14",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "offer_id": "of-1",
+        "action_id": "act-1",
+        "kind": "discount",
+        "items": ["p-1", "p-2"],
+        "score": 1.25,
+        "probability": 0.9,
+        "reason_codes": ["cart_abandon_risk"],
+        "model_version": "m-1",
+        "decided_at": T,
         "expires_at": T + 600_000,
     },
     "offer_withdrawal": {
-        "type": "offer_withdrawal", "schema_version": "1.0", "event_id": "of-1:withdrawn",
-        "event_time": T, "channel": "web", "customer_id": "c-1", "session_id": "s-1",
-        "offer_id": "of-1", "reason": "consent_revoked", "withdrawn_at": T,
+        "type": "offer_withdrawal",
+        "schema_version": "1.0",
+        "event_id": "of-1:withdrawn",
+        "event_time": T,
+        "channel": "web",
+        "customer_id": "c-1",
+        "session_id": "s-1",
+        "offer_id": "of-1",
+        "reason": "consent_revoked",
+        "withdrawn_at": T,
     },
     "dead_letter": {
-        "type": "dead_letter", "schema_version": "1.0", "original": "e30=",
-        "source_topic": "clickstream", "source_partition": 0, "source_offset": 42,
-        "stage": "decode", "reason": "missing_field", "field": "event_id",
-        "error": "event_id: is required", "failed_at": T,
+        "type": "dead_letter",
+        "schema_version": "1.0",
+        "original": "e30=",
+        "source_topic": "clickstream",
+        "source_partition": 0,
+        "source_offset": 42,
+        "stage": "decode",
+        "reason": "missing_field",
+        "field": "event_id",
+        "error": "event_id: is required",
+        "failed_at": T,
     },
 }
 """One valid wire message (as a dict) per contract."""

@@ -9,10 +9,10 @@ from typing import Any
 
 import orjson
 import pytest
+from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode, decode_object, encode
+from insession.schemas.events import CONTRACTS, OrderLine, PageView, Purchase
+from insession.schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
-from schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode, decode_object, encode
-from schemas.events import CONTRACTS, OrderLine, PageView, Purchase
-from schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 from tests.schemas.strategies import DROP, EXAMPLES, T, message
 
 
@@ -114,9 +114,7 @@ def test_empty(value: Any) -> None:
 def test_too_large() -> None:
     wire = raw(EXAMPLES["search"])
     result = rejected(decode(wire, max_bytes=len(wire) - 1), "too_large", None)
-    assert result.detail == (
-        f"message is {len(wire)} bytes, over the {len(wire) - 1}-byte limit"
-    )
+    assert result.detail == (f"message is {len(wire)} bytes, over the {len(wire) - 1}-byte limit")
 
 
 def test_size_limit_of_a_str_counts_utf8_bytes_not_characters() -> None:
@@ -135,9 +133,7 @@ def test_size_limit_of_a_memoryview_counts_bytes_not_items() -> None:
     assert view.nbytes == len(wire) and len(view) == len(wire) // 4
     assert isinstance(decode(view, max_bytes=len(wire)), CONTRACTS["search"])
     result = rejected(decode(view, max_bytes=len(wire) - 1), "too_large", None)
-    assert result.detail == (
-        f"message is {len(wire)} bytes, over the {len(wire) - 1}-byte limit"
-    )
+    assert result.detail == (f"message is {len(wire)} bytes, over the {len(wire) - 1}-byte limit")
 
 
 def test_too_large_by_default_limit() -> None:
@@ -167,8 +163,14 @@ def test_invalid_json(wire: bytes) -> None:
 
 @pytest.mark.parametrize(
     ("wire", "got"),
-    [(b"[]", "list"), (b"1", "int"), (b"1.5", "float"), (b'"x"', "str"), (b"null", "NoneType"),
-     (b"true", "bool")],
+    [
+        (b"[]", "list"),
+        (b"1", "int"),
+        (b"1.5", "float"),
+        (b'"x"', "str"),
+        (b"null", "NoneType"),
+        (b"true", "bool"),
+    ],
 )
 def test_not_an_object(wire: bytes, got: str) -> None:
     result = rejected(decode(wire), "not_an_object", None)
@@ -180,8 +182,15 @@ def test_not_an_object(wire: bytes, got: str) -> None:
 
 @pytest.mark.parametrize(
     ("type_value", "shown"),
-    [(DROP, "nothing"), (None, "nothing"), ("click", "'click'"), ("PAGE_VIEW", "'PAGE_VIEW'"),
-     (5, "5"), (["page_view"], "['page_view']"), ("OrderLine", "'OrderLine'")],
+    [
+        (DROP, "nothing"),
+        (None, "nothing"),
+        ("click", "'click'"),
+        ("PAGE_VIEW", "'PAGE_VIEW'"),
+        (5, "5"),
+        (["page_view"], "['page_view']"),
+        ("OrderLine", "'OrderLine'"),
+    ],
 )
 def test_unknown_type(type_value: Any, shown: str) -> None:
     result = rejected(decode(raw(message("page_view", type=type_value))), "unknown_type", "type")
@@ -230,10 +239,20 @@ def test_type_is_checked_before_version() -> None:
 
 @pytest.mark.parametrize(
     ("name", "field"),
-    [("page_view", "event_id"), ("page_view", "event_time"), ("page_view", "channel"),
-     ("page_view", "page_type"), ("search", "query"), ("search", "result_count"),
-     ("purchase", "lines"), ("purchase", "order_id"), ("consent", "granted"),
-     ("offer", "reason_codes"), ("dead_letter", "failed_at"), ("dead_letter", "error")],
+    [
+        ("page_view", "event_id"),
+        ("page_view", "event_time"),
+        ("page_view", "channel"),
+        ("page_view", "page_type"),
+        ("search", "query"),
+        ("search", "result_count"),
+        ("purchase", "lines"),
+        ("purchase", "order_id"),
+        ("consent", "granted"),
+        ("offer", "reason_codes"),
+        ("dead_letter", "failed_at"),
+        ("dead_letter", "error"),
+    ],
 )
 def test_missing_required_field(name: str, field: str) -> None:
     result = rejected(decode(raw(message(name, **{field: DROP}))), "missing_field", field)
@@ -256,26 +275,51 @@ def test_missing_nested_field() -> None:
 @pytest.mark.parametrize(
     ("name", "changes", "field", "detail"),
     [
-        ("page_view", {"anonymous_id": DROP}, "customer_id",
-         "customer_id or anonymous_id is required"),
-        ("page_view", {"anonymous_id": None, "customer_id": None}, "customer_id",
-         "customer_id or anonymous_id is required"),
-        ("consent", {"customer_id": DROP, "anonymous_id": "a-1"}, "customer_id",
-         "is required for consent"),
-        ("erasure_request", {"customer_id": DROP, "anonymous_id": "a-1"}, "customer_id",
-         "is required for erasure_request"),
-        ("offer_feedback", {"customer_id": DROP, "anonymous_id": "a-1"}, "customer_id",
-         "is required for offer_feedback"),
-        ("offer", {"customer_id": DROP}, "customer_id",
-         "customer_id or anonymous_id is required"),
-        ("offer", {"customer_id": None, "anonymous_id": None}, "customer_id",
-         "customer_id or anonymous_id is required"),
-        ("identity_link", {"anonymous_id": DROP}, "anonymous_id",
-         "is required for identity_link"),
-        ("identity_link", {"customer_id": DROP}, "customer_id",
-         "is required for identity_link"),
-        ("social_post", {"author_handle": DROP}, "customer_id",
-         "customer_id or author_handle is required"),
+        (
+            "page_view",
+            {"anonymous_id": DROP},
+            "customer_id",
+            "customer_id or anonymous_id is required",
+        ),
+        (
+            "page_view",
+            {"anonymous_id": None, "customer_id": None},
+            "customer_id",
+            "customer_id or anonymous_id is required",
+        ),
+        (
+            "consent",
+            {"customer_id": DROP, "anonymous_id": "a-1"},
+            "customer_id",
+            "is required for consent",
+        ),
+        (
+            "erasure_request",
+            {"customer_id": DROP, "anonymous_id": "a-1"},
+            "customer_id",
+            "is required for erasure_request",
+        ),
+        (
+            "offer_feedback",
+            {"customer_id": DROP, "anonymous_id": "a-1"},
+            "customer_id",
+            "is required for offer_feedback",
+        ),
+        ("offer", {"customer_id": DROP}, "customer_id", "customer_id or anonymous_id is required"),
+        (
+            "offer",
+            {"customer_id": None, "anonymous_id": None},
+            "customer_id",
+            "customer_id or anonymous_id is required",
+        ),
+        ("identity_link", {"anonymous_id": DROP}, "anonymous_id", "is required for identity_link"),
+        ("identity_link", {"customer_id": DROP}, "customer_id", "is required for identity_link"),
+        (
+            "social_post",
+            {"author_handle": DROP},
+            "customer_id",
+            "customer_id or author_handle is required",
+        ),
         ("social_post", {"text": DROP, "score": None}, "text", "text or score is required"),
     ],
 )
@@ -285,12 +329,15 @@ def test_cross_field_rules(name: str, changes: dict[str, Any], field: str, detai
 
 
 def test_cross_field_alternatives_are_accepted() -> None:
-    assert not isinstance(decode(raw(message("page_view", anonymous_id=DROP,
-                                              customer_id="c-1"))), Rejection)
+    assert not isinstance(
+        decode(raw(message("page_view", anonymous_id=DROP, customer_id="c-1"))), Rejection
+    )
     # A social post needs no customer_id or anonymous_id when it names its author.
     assert not isinstance(decode(raw(message("social_post"))), Rejection)
-    assert not isinstance(decode(raw(message("social_post", author_handle=DROP,
-                                              customer_id="c-1", text=DROP))), Rejection)
+    assert not isinstance(
+        decode(raw(message("social_post", author_handle=DROP, customer_id="c-1", text=DROP))),
+        Rejection,
+    )
     # The engine makes help and content offers to shoppers not yet identified.
     offer = decode(raw(message("offer", customer_id=DROP, anonymous_id="a-1", kind="help")))
     assert not isinstance(offer, Rejection)
@@ -342,10 +389,16 @@ def test_bool_is_not_an_integer_even_in_range() -> None:
     [
         ("lines[1]", lambda m: m["lines"].__setitem__(1, "p-2"), "expected an object, got str"),
         ("lines[0]", lambda m: m["lines"].__setitem__(0, None), "expected an object, got null"),
-        ("lines[1].quantity", lambda m: m["lines"][1].__setitem__("quantity", "2"),
-         "expected an integer, got str"),
-        ("lines[1].product_id", lambda m: m["lines"][1].__setitem__("product_id", 7),
-         "expected a string, got int"),
+        (
+            "lines[1].quantity",
+            lambda m: m["lines"][1].__setitem__("quantity", "2"),
+            "expected an integer, got str",
+        ),
+        (
+            "lines[1].product_id",
+            lambda m: m["lines"][1].__setitem__("product_id", 7),
+            "expected a string, got int",
+        ),
     ],
 )
 def test_wrong_type_nested(path: str, mutate: Any, detail: str) -> None:
@@ -370,12 +423,14 @@ def test_wrong_type_of_list_item() -> None:
     ("name", "field", "value", "detail"),
     [
         # Seconds instead of milliseconds: the message shows the exact bound, not 9.46685e+11.
-        ("page_view", "event_time", T // 1000,
-         f"{T // 1000} is below the minimum 946684800000"),
-        ("page_view", "event_time", T * 1000,
-         f"{T * 1000} is above the maximum 4102444800000"),
-        ("page_view", "event_time", MIN_EPOCH_MS - 1,
-         "946684799999 is below the minimum 946684800000"),
+        ("page_view", "event_time", T // 1000, f"{T // 1000} is below the minimum 946684800000"),
+        ("page_view", "event_time", T * 1000, f"{T * 1000} is above the maximum 4102444800000"),
+        (
+            "page_view",
+            "event_time",
+            MIN_EPOCH_MS - 1,
+            "946684799999 is below the minimum 946684800000",
+        ),
         ("cart_add", "quantity", 0, "0 is below the minimum 1"),
         ("cart_add", "quantity", 10_001, "10001 is above the maximum 10000"),
         ("search", "result_count", -1, "-1 is below the minimum 0"),
@@ -404,8 +459,9 @@ def test_non_finite_numbers_are_rejected(value: float) -> None:
     # JSON text cannot carry NaN or infinity (see test_invalid_json); a parsed object can.
     result = rejected(decode_object(message("offer", score=value)), "out_of_range", "score")
     assert result.detail == "must be a finite number"
-    result = rejected(decode_object(message("offer", probability=value)), "out_of_range",
-                      "probability")
+    result = rejected(
+        decode_object(message("offer", probability=value)), "out_of_range", "probability"
+    )
     assert result.detail == "must be a finite number"
 
 
@@ -460,8 +516,9 @@ def test_too_short(name: str, field: str, value: Any, detail: str) -> None:
 
 
 def test_too_short_list_item_and_nested() -> None:
-    rejected(decode(raw(message("social_post", product_ids=["p-1", ""]))), "too_short",
-             "product_ids[1]")
+    rejected(
+        decode(raw(message("social_post", product_ids=["p-1", ""]))), "too_short", "product_ids[1]"
+    )
     msg = message("purchase")
     msg["lines"][1]["product_id"] = ""
     rejected(decode(raw(msg)), "too_short", "lines[1].product_id")
@@ -470,18 +527,38 @@ def test_too_short_list_item_and_nested() -> None:
 @pytest.mark.parametrize(
     ("name", "field", "value", "detail"),
     [
-        ("page_view", "channel", "fax",
-         "'fax' is not one of web, app, whatsapp, instagram, tiktok, store, email, "
-         "call_center, other"),
-        ("page_view", "channel", "WEB",
-         "'WEB' is not one of web, app, whatsapp, instagram, tiktok, store, email, "
-         "call_center, other"),
-        ("offer_feedback", "outcome", "maybe",
-         "'maybe' is not one of shown, clicked, accepted, dismissed"),
-        ("consent", "purpose", "sales",
-         "'sales' is not one of personalisation, marketing, analytics"),
-        ("identity_link", "method", "",
-         "'' is not one of login, signup, email_link, loyalty_card, checkout, other"),
+        (
+            "page_view",
+            "channel",
+            "fax",
+            "'fax' is not one of web, app, whatsapp, instagram, tiktok, store, email, "
+            "call_center, other",
+        ),
+        (
+            "page_view",
+            "channel",
+            "WEB",
+            "'WEB' is not one of web, app, whatsapp, instagram, tiktok, store, email, "
+            "call_center, other",
+        ),
+        (
+            "offer_feedback",
+            "outcome",
+            "maybe",
+            "'maybe' is not one of shown, clicked, accepted, dismissed",
+        ),
+        (
+            "consent",
+            "purpose",
+            "sales",
+            "'sales' is not one of personalisation, marketing, analytics",
+        ),
+        (
+            "identity_link",
+            "method",
+            "",
+            "'' is not one of login, signup, email_link, loyalty_card, checkout, other",
+        ),
     ],
 )
 def test_not_allowed(name: str, field: str, value: Any, detail: str) -> None:
@@ -490,8 +567,9 @@ def test_not_allowed(name: str, field: str, value: Any, detail: str) -> None:
 
 
 def test_not_allowed_detail_is_truncated() -> None:
-    result = rejected(decode(raw(message("page_view", channel="z" * 200))), "not_allowed",
-                      "channel")
+    result = rejected(
+        decode(raw(message("page_view", channel="z" * 200))), "not_allowed", "channel"
+    )
     assert result.detail.startswith("'" + "z" * 40 + "' is not one of")
 
 

@@ -13,16 +13,28 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from insession.schemas.codec import Rejection, decode, decode_object, encode
+from insession.schemas.events import CONTRACTS, Contract
+from insession.schemas.fields import field_specs
 
-from schemas.codec import Rejection, decode, decode_object, encode
-from schemas.events import CONTRACTS, Contract
-from schemas.fields import field_specs
 from tests.schemas.strategies import json_values, valid_events
 
-KNOWN_REASONS = frozenset({
-    "empty", "too_large", "invalid_json", "not_an_object", "unknown_type", "unsupported_version",
-    "missing_field", "wrong_type", "out_of_range", "too_long", "too_short", "not_allowed",
-})
+KNOWN_REASONS = frozenset(
+    {
+        "empty",
+        "too_large",
+        "invalid_json",
+        "not_an_object",
+        "unknown_type",
+        "unsupported_version",
+        "missing_field",
+        "wrong_type",
+        "out_of_range",
+        "too_long",
+        "too_short",
+        "not_allowed",
+    }
+)
 
 FAST = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -52,8 +64,16 @@ def test_is_field_path() -> None:
     purchase = CONTRACTS["purchase"]
     for good in ("type", "lines", "lines[0]", "lines[12].product_id", "customer_id"):
         assert is_field_path(purchase, good), good
-    for bad in ("", "line", "lines.product_id", "lines[0].nope", "total[0]", "lines[x]",
-                "type.x", "lines[0][1]"):
+    for bad in (
+        "",
+        "line",
+        "lines.product_id",
+        "lines[0].nope",
+        "total[0]",
+        "lines[x]",
+        "type.x",
+        "lines[0][1]",
+    ):
         assert not is_field_path(purchase, bad), bad
 
 
@@ -104,8 +124,14 @@ def test_random_json(value: Any) -> None:
 
 @pytest.mark.parametrize(
     "wire",
-    [b"[" * 100_000, b"[" * 5_000 + b"]" * 5_000, b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
-     b"1" * 5_000, b"-" + b"9" * 400, b"0." + b"0" * 400 + b"1e-400"],
+    [
+        b"[" * 100_000,
+        b"[" * 5_000 + b"]" * 5_000,
+        b'{"a":' * 5_000 + b"1" + b"}" * 5_000,
+        b"1" * 5_000,
+        b"-" + b"9" * 400,
+        b"0." + b"0" * 400 + b"1e-400",
+    ],
 )
 def test_pathological_json(wire: bytes) -> None:
     check(decode(wire))
@@ -120,8 +146,13 @@ def random_objects(draw: st.DrawFn) -> dict[str, Any]:
     """Objects with a known `type` and that contract's keys, holding arbitrary values."""
     name = draw(TYPES)
     names = [f.name for f in field_specs(CONTRACTS[name])]
-    obj = draw(st.dictionaries(st.sampled_from(names) | st.text(max_size=6),
-                               json_values(max_leaves=6), max_size=len(names)))
+    obj = draw(
+        st.dictionaries(
+            st.sampled_from(names) | st.text(max_size=6),
+            json_values(max_leaves=6),
+            max_size=len(names),
+        )
+    )
     obj["type"] = name
     if draw(st.booleans()):
         obj["schema_version"] = draw(VERSIONS | json_values(max_leaves=2))
@@ -244,8 +275,9 @@ def slots(cls: type, obj: dict[str, Any], prefix: str = "") -> Iterator[Slot]:
 def test_wrongly_typed_field_is_named(event: Contract, data: st.DataObject) -> None:
     msg = orjson.loads(encode(event))
     slot = data.draw(st.sampled_from(list(slots(type(event), msg))), label="slot")
-    kind = data.draw(st.sampled_from(sorted(set(JSON_KINDS) - accepted_kinds(slot.annotation))),
-                     label="kind")
+    kind = data.draw(
+        st.sampled_from(sorted(set(JSON_KINDS) - accepted_kinds(slot.annotation))), label="kind"
+    )
     slot.container[slot.key] = data.draw(JSON_KINDS[kind], label="value")
     result = check(decode(orjson.dumps(msg)), msg)
     if slot.path == "type":

@@ -12,12 +12,10 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
-
-from schemas.codec import Rejection, decode, encode
-from schemas.events import CONTRACTS, Contract, Event, OrderLine
-from schemas.fields import field_specs
-from schemas.json_schema import (
+from insession.schemas.codec import Rejection, decode, encode
+from insession.schemas.events import CONTRACTS, Contract, Event, OrderLine
+from insession.schemas.fields import field_specs
+from insession.schemas.json_schema import (
     JSON_DIR,
     all_json_schemas,
     cross_field_rules,
@@ -27,13 +25,16 @@ from schemas.json_schema import (
     stale_files,
     write_json_schemas,
 )
+from jsonschema import Draft202012Validator
+
 from tests.schemas.strategies import DROP, EXAMPLES, T, message, valid_events
 from tests.schemas.test_codec_properties import slots
 
 SCHEMAS = all_json_schemas()
 VALIDATORS = {name: Draft202012Validator(schema) for name, schema in SCHEMAS.items()}
-PROPERTY_SETTINGS = settings(max_examples=150, deadline=None,
-                             suppress_health_check=[HealthCheck.too_slow])
+PROPERTY_SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def schema_errors(msg: Any, name: str | None = None) -> list[str]:
@@ -55,8 +56,10 @@ def test_checked_in_documents_are_up_to_date() -> None:
 
 
 def test_checked_in_documents_parse_to_the_generated_ones() -> None:
-    on_disk = {p.name.removesuffix(".schema.json"): json.loads(p.read_text(encoding="utf-8"))
-               for p in JSON_DIR.glob("*.schema.json")}
+    on_disk = {
+        p.name.removesuffix(".schema.json"): json.loads(p.read_text(encoding="utf-8"))
+        for p in JSON_DIR.glob("*.schema.json")
+    }
     assert on_disk == SCHEMAS
 
 
@@ -88,20 +91,26 @@ def test_document_details() -> None:
     assert line["required"] == ["product_id"]
     assert line["description"] == OrderLine.__doc__
     assert line["properties"]["quantity"] == {
-        "type": ["integer", "null"], "minimum": 1, "maximum": 10_000, "default": 1,
+        "type": ["integer", "null"],
+        "minimum": 1,
+        "maximum": 10_000,
+        "default": 1,
         "description": "Units bought.",
     }
     props = SCHEMAS["page_view"]["properties"]
     assert props["customer_id"]["type"] == ["string", "null"]
     assert props["event_time"] == {
-        "type": "integer", "minimum": 946_684_800_000, "maximum": 4_102_444_800_000,
+        "type": "integer",
+        "minimum": 946_684_800_000,
+        "maximum": 4_102_444_800_000,
         "description": "When it happened, epoch milliseconds UTC.",
     }
     assert props["channel"]["enum"][0] == "web" and props["channel"]["type"] == "string"
     offer = SCHEMAS["offer"]["properties"]
     assert offer["reason_codes"]["items"] == {"type": "string", "minLength": 1, "maxLength": 64}
     assert offer["score"] == {
-        "type": "number", "description": "Arbitration score of the chosen action.",
+        "type": "number",
+        "description": "Arbitration score of the chosen action.",
     }
     assert offer["probability"]["type"] == "number"
     method = SCHEMAS["identity_link"]["properties"]["method"]
@@ -115,7 +124,8 @@ def test_cross_field_rules_are_in_the_documents() -> None:
     assert rule["description"] == "customer_id or anonymous_id is required"
     assert [branch["required"] for branch in rule["anyOf"]] == [["customer_id"], ["anonymous_id"]]
     assert [r["description"] for r in SCHEMAS["identity_link"]["allOf"]] == [
-        "anonymous_id is required for identity_link", "customer_id is required for identity_link",
+        "anonymous_id is required for identity_link",
+        "customer_id is required for identity_link",
     ]
 
 
@@ -132,7 +142,8 @@ def test_rules_are_declared_not_coded() -> None:
         for group in cls.RULES:
             assert group and set(group) <= names, (cls, group)
             assert all(not spec.required for spec in field_specs(cls) if spec.name in group), (
-                cls, group,
+                cls,
+                group,
             )
     assert cross_field_rules(OrderLine) == ()
 
@@ -209,8 +220,7 @@ def test_tolerated_variations_pass_both() -> None:
 # --- (c) invalid messages: both reject -------------------------------------------------------
 
 
-def bad(case: str, name: str, reason: str, **changes: Any
-        ) -> tuple[str, str, dict[str, Any], str]:
+def bad(case: str, name: str, reason: str, **changes: Any) -> tuple[str, str, dict[str, Any], str]:
     return case, name, message(name, **changes), reason
 
 
@@ -296,8 +306,13 @@ def test_invalid_messages_fail_both(case: str, name: str, msg: dict[str, Any], r
 # --- agreement beyond the examples -----------------------------------------------------------
 
 RULE_FIELDS = ("customer_id", "anonymous_id", "author_handle", "text", "score")
-FULL = {"customer_id": "c-1", "anonymous_id": "a-1", "author_handle": "@x", "text": "t",
-        "score": 0.5}
+FULL = {
+    "customer_id": "c-1",
+    "anonymous_id": "a-1",
+    "author_handle": "@x",
+    "text": "t",
+    "score": 0.5,
+}
 
 
 @pytest.mark.parametrize("name", sorted(n for n, c in CONTRACTS.items() if issubclass(c, Event)))
@@ -315,15 +330,22 @@ def test_cross_field_rules_agree_for_every_combination(name: str) -> None:
 def _agreeable_scalars() -> st.SearchStrategy[Any]:
     # JSON Schema's "integer" also matches 3.0 and orjson reads integers beyond 64 bits as
     # floats: leave those out, since there the two are known to differ.
-    return (st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
-            | st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: not x.is_integer())
-            | st.text(max_size=6) | st.sampled_from(["1.0", "2.0", "web", "", "x" * 300]))
+    return (
+        st.none()
+        | st.booleans()
+        | st.integers(-(2**63), 2**63 - 1)
+        | st.floats(allow_nan=False, allow_infinity=False).filter(lambda x: not x.is_integer())
+        | st.text(max_size=6)
+        | st.sampled_from(["1.0", "2.0", "web", "", "x" * 300])
+    )
 
 
 AGREEABLE = st.recursive(
     _agreeable_scalars(),
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.sampled_from(["product_id", "quantity", "x"]), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["product_id", "quantity", "x"]), inner, max_size=3)
+    ),
     max_leaves=5,
 )
 

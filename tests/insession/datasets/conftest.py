@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from insession.schemas.events import Event
 
 from insession.datasets import CONVERTERS, default_source
-from schemas.events import Event
 
 
 @pytest.fixture(scope="session")
@@ -37,7 +37,8 @@ def folder(source: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def events(request: pytest.FixtureRequest, source: Path,
-           converted: Callable[[str], list[Event]]) -> list[Event]:
+def events(
+    request: pytest.FixtureRequest, source: Path, converted: Callable[[str], list[Event]]
+) -> list[Event]:
     """The module's `DATA_SET` converted (`source` first, so a missing folder skips)."""
     return converted(request.module.DATA_SET)

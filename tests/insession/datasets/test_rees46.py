@@ -9,16 +9,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from insession.schemas.events import CartAdd, Event, OrderLine, ProductView, Purchase
 
 from insession.datasets import CONVERTERS
 from insession.datasets.rees46 import read_rees46
-from schemas.events import CartAdd, Event, OrderLine, ProductView, Purchase
 
 real = pytest.mark.data  # needs ../shared/data
 DATA_SET = "rees46"
 
-HEADER = ("event_time,event_type,product_id,category_id,category_code,brand,price,user_id,"
-          "user_session\n")
+HEADER = (
+    "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session\n"
+)
 GOOD = "2019-10-01 00:00:00 UTC,view,1,2,,acme,1.50,7,s-1\n"
 
 
@@ -33,8 +34,11 @@ def test_counts_match_the_source_by_type(source: Path, events: list[Event]) -> N
         kinds = Counter(row["event_type"] for row in csv.DictReader(handle))
     assert sum(kinds.values()) == len(events) == 1000
     produced = Counter(e.type for e in events)
-    assert produced == {"product_view": kinds["view"], "cart_add": kinds["cart"],
-                        "purchase": kinds["purchase"]}
+    assert produced == {
+        "product_view": kinds["view"],
+        "cart_add": kinds["cart"],
+        "purchase": kinds["purchase"],
+    }
 
 
 @real
@@ -50,9 +54,14 @@ def test_view_without_category_code_uses_the_category_id(by_line: dict[int, Even
     assert by_line[2] == ProductView(
         event_id="rees46-2",
         event_time=int(datetime(2019, 10, 1, tzinfo=UTC).timestamp() * 1000),
-        channel="web", customer_id="rees46-541312140",
-        session_id="72d76fde-8bb3-4e00-8c23-a032dfed738c", product_id="44600062",
-        price=35.79, currency="USD", category="cat-2103807459595387724", brand="shiseido",
+        channel="web",
+        customer_id="rees46-541312140",
+        session_id="72d76fde-8bb3-4e00-8c23-a032dfed738c",
+        product_id="44600062",
+        price=35.79,
+        currency="USD",
+        category="cat-2103807459595387724",
+        brand="shiseido",
     )
 
 
@@ -62,7 +71,11 @@ def test_cart_row_becomes_a_cart_add(by_line: dict[int, Event]) -> None:
     event = by_line[333]
     assert isinstance(event, CartAdd)
     assert (event.product_id, event.quantity, event.unit_price, event.category) == (
-        "5100816", 1, 29.51, "cat-2053013553375346967")
+        "5100816",
+        1,
+        29.51,
+        "cat-2053013553375346967",
+    )
     assert event.customer_id == "rees46-550121407"
     assert event.event_time == int(datetime(2019, 10, 1, 0, 5, 14, tzinfo=UTC).timestamp()) * 1000
 
@@ -73,8 +86,11 @@ def test_purchase_row_becomes_a_one_line_order(by_line: dict[int, Event]) -> Non
     #           543272936,8187d148-3c41-46d4-b0c0-9c08cd9dc564
     event = by_line[164]
     assert isinstance(event, Purchase)
-    assert event.lines == (OrderLine(product_id="1004856", quantity=1, unit_price=130.76,
-                                     category="electronics.smartphone"),)
+    assert event.lines == (
+        OrderLine(
+            product_id="1004856", quantity=1, unit_price=130.76, category="electronics.smartphone"
+        ),
+    )
     assert event.total == 130.76 and event.currency == "USD"
     assert event.session_id == "8187d148-3c41-46d4-b0c0-9c08cd9dc564"
     assert event.order_id == "rees46-8187d148-3c41-46d4-b0c0-9c08cd9dc564-164"
@@ -91,16 +107,19 @@ def _write(tmp_path: Path, *rows: str, header: str = HEADER) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("row", "column"), [
-    ("2019-10-01 00:00:01 UTC,view,1,2,,acme,1,5O,7,s-1\n", "#10 (extra)"),
-    ("2019-10-01 00:00:01 UTC,view,1,2,,acme,abc,7,s-1\n", "price"),
-    ("2019-10-01 00:00:01 UTC,view,1,2,,acme,-3,7,s-1\n", "price"),
-    ("2019-10-01 00:00:01 UTC,view,1,2,,acme,1.5,7\n", "user_session"),
-    ("2019-10-01 00:00:01,view,1,2,,acme,1.5,7,s-1\n", "event_time"),
-    ("2019-13-01 00:00:01 UTC,view,1,2,,acme,1.5,7,s-1\n", "event_time"),
-    ("2019-10-01 00:00:01 UTC,remove_from_cart,1,2,,acme,1.5,7,s-1\n", "event_type"),
-    ("2019-10-01 00:00:01 UTC,view,,2,,acme,1.5,7,s-1\n", "product_id"),
-])
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("2019-10-01 00:00:01 UTC,view,1,2,,acme,1,5O,7,s-1\n", "#10 (extra)"),
+        ("2019-10-01 00:00:01 UTC,view,1,2,,acme,abc,7,s-1\n", "price"),
+        ("2019-10-01 00:00:01 UTC,view,1,2,,acme,-3,7,s-1\n", "price"),
+        ("2019-10-01 00:00:01 UTC,view,1,2,,acme,1.5,7\n", "user_session"),
+        ("2019-10-01 00:00:01,view,1,2,,acme,1.5,7,s-1\n", "event_time"),
+        ("2019-13-01 00:00:01 UTC,view,1,2,,acme,1.5,7,s-1\n", "event_time"),
+        ("2019-10-01 00:00:01 UTC,remove_from_cart,1,2,,acme,1.5,7,s-1\n", "event_type"),
+        ("2019-10-01 00:00:01 UTC,view,,2,,acme,1.5,7,s-1\n", "product_id"),
+    ],
+)
 def test_malformed_row_names_file_line_and_column(tmp_path: Path, row: str, column: str) -> None:
     path = _write(tmp_path, GOOD, row)
     events = read_rees46(path)

@@ -7,10 +7,10 @@ import gzip
 from pathlib import Path
 
 import pytest
+from insession.schemas.events import Event, ProductView
 
 from insession.datasets import CONVERTERS, default_source
 from insession.datasets.yoochoose import read_yoochoose
-from schemas.events import Event, ProductView
 
 real = pytest.mark.data  # needs ../shared/data
 DATA_SET = "yoochoose"
@@ -47,8 +47,12 @@ def test_known_click(events: list[Event]) -> None:
     # train_tr line 2: 3<TAB>214716935<TAB>1396437466.94 (two decimals: 940 ms)
     [event] = [e for e in events if e.event_id == "yc-train_tr-2"]
     assert event == ProductView(
-        event_id="yc-train_tr-2", event_time=1_396_437_466_940, channel="web",
-        anonymous_id="yc-s3", session_id="yc-3", product_id="214716935",
+        event_id="yc-train_tr-2",
+        event_time=1_396_437_466_940,
+        channel="web",
+        anonymous_id="yc-s3",
+        session_id="yc-3",
+        product_id="214716935",
     )
     assert events[0].event_time == 1_396_314_141_719  # earliest click, 2014-04-01 01:02:21.719
 
@@ -72,18 +76,23 @@ def _folder(tmp_path: Path, train: str, valid: str = "") -> Path:
 def test_small_folder_sorts_each_part_by_time(tmp_path: Path) -> None:
     folder = _folder(tmp_path, "1\t10\t1396000002.5\n2\t11\t1396000001\n", "3\t12\t1395000000\n")
     assert [(e.event_id, e.event_time) for e in read_yoochoose(folder)] == [
-        ("yc-train_tr-3", 1_396_000_001_000), ("yc-train_tr-2", 1_396_000_002_500),
-        ("yc-train_valid-2", 1_395_000_000_000)]
+        ("yc-train_tr-3", 1_396_000_001_000),
+        ("yc-train_tr-2", 1_396_000_002_500),
+        ("yc-train_valid-2", 1_395_000_000_000),
+    ]
 
 
-@pytest.mark.parametrize(("row", "column"), [
-    ("1\t10\tabc\n", "Time"),
-    ("1\t10\tnan\n", "Time"),
-    ("1\t10\t1396000001000\n", "Time"),  # milliseconds, not seconds
-    ("1\t10\n", "Time"),
-    ("1\t\t1396000001\n", "ItemId"),
-    ("1\t10\t1396000001\t4\n", "#4 (extra)"),
-])
+@pytest.mark.parametrize(
+    ("row", "column"),
+    [
+        ("1\t10\tabc\n", "Time"),
+        ("1\t10\tnan\n", "Time"),
+        ("1\t10\t1396000001000\n", "Time"),  # milliseconds, not seconds
+        ("1\t10\n", "Time"),
+        ("1\t\t1396000001\n", "ItemId"),
+        ("1\t10\t1396000001\t4\n", "#4 (extra)"),
+    ],
+)
 def test_malformed_row_names_file_line_and_column(tmp_path: Path, row: str, column: str) -> None:
     folder = _folder(tmp_path, "1\t10\t1396000001\n" + row)
     with pytest.raises(ValueError) as bad:

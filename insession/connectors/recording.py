@@ -1,0 +1,318 @@
+"""Recordings: streams saved as JSON lines, gzipped or not, in one of two layouts.
+
+A plain recording holds one wire-format message a line (converted data sets, simulations).
+A Kafka recording (`insession record`) starts with a header line and holds one envelope a
+line: the message with its topic, partition, offset, timestamp and key, value bytes kept
+exactly. Readers tell the two apart by the first line of each file.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from insession.schemas.codec import encode
+from insession.schemas.events import Contract
+
+RECORDING_VERSION = 1
+HEADER_FIELD = "insession_recording"
+
+
+class RecordingError(ValueError):
+    """A recording that cannot be read as one: the message names the file, line and cause."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedLine:
+    """One raw line of a recording and where it came from."""
+
+    path: Path
+    line_no: int
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    """One message of a recording and where it was recorded.
+
+    Messages of plain recordings have no timestamp or key; their topic is the file's name,
+    their partition 0 and their offset the line number.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    line_no: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionRange:
+    """What a Kafka recording holds of one topic partition."""
+
+    topic: str
+    partition: int
+    messages: int
+    first_offset: int
+    last_offset: int
+    first_timestamp_ms: int | None
+    last_timestamp_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingHeader:
+    """The first line of a Kafka recording: what was recorded, when, and how much."""
+
+    topics: tuple[str, ...]
+    recorded_at: int
+    """Epoch ms when the recording started."""
+    partitions: tuple[PartitionRange, ...] = ()
+    version: int = RECORDING_VERSION
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                HEADER_FIELD: self.version,
+                "topics": self.topics,
+                "recorded_at": self.recorded_at,
+                "partitions": [asdict(p) for p in self.partitions],
+            }
+        )
+
+
+def _open_binary(path: Path, mode: str, *, gzipped: bool | None = None) -> IO[bytes]:
+    """Open for reading ("r") or writing ("w"); gzip by name unless told otherwise.
+
+    Writes are buffered in front of gzip, which compresses on every small write otherwise.
+    """
+    if gzipped is None:
+        gzipped = path.suffix == ".gz"
+    if gzipped:
+        handle = gzip.open(path, mode + "b", compresslevel=5)  # noqa: SIM115 (returned open)
+        return io.BufferedWriter(handle) if mode == "w" else handle  # type: ignore[arg-type,return-value]
+    return path.open(mode + "b")
+
+
+def _numbered_lines(
+    path: Path, on_progress: Callable[[int], None] | None
+) -> Iterator[tuple[int, bytes]]:
+    with path.open("rb") as stored:
+        handle: IO[bytes] = gzip.GzipFile(fileobj=stored) if path.suffix == ".gz" else stored
+        reported = 0
+        for line_no, raw in enumerate(handle, start=1):
+            if on_progress is not None and line_no % 4096 == 0:
+                position = stored.tell()
+                on_progress(position - reported)
+                reported = position
+            stripped = raw.rstrip(b"\r\n")
+            if stripped.strip():
+                yield line_no, stripped
+        if on_progress is not None:
+            on_progress(stored.tell() - reported)
+
+
+def read_lines(
+    path: Path, on_progress: Callable[[int], None] | None = None
+) -> Iterator[RecordedLine]:
+    """Every non-blank line of a recording, with its 1-based line number.
+
+    `on_progress` is told how many bytes of the file (compressed, as stored) were consumed
+    since it was last called, every few thousand lines: enough for a progress bar.
+    """
+    for line_no, raw in _numbered_lines(path, on_progress):
+        yield RecordedLine(path, line_no, raw)
+
+
+def _header_of(path: Path, line_no: int, raw: bytes) -> RecordingHeader | None:
+    """The header if the line is one; None for a plain recording's first message."""
+    if not raw.startswith(b"{") or HEADER_FIELD.encode() not in raw:
+        return None
+    try:
+        fields = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if type(fields) is not dict or HEADER_FIELD not in fields:
+        return None
+    where = f"{path}:{line_no}"
+    version = fields[HEADER_FIELD]
+    if version != RECORDING_VERSION:
+        raise RecordingError(
+            f"{where}: recording format {version!r} is not one this insession reads "
+            f"(it reads {RECORDING_VERSION})"
+        )
+    try:
+        return RecordingHeader(
+            topics=tuple(fields["topics"]),
+            recorded_at=int(fields["recorded_at"]),
+            partitions=tuple(PartitionRange(**p) for p in fields.get("partitions", ())),
+        )
+    except (KeyError, TypeError, ValueError) as bad:
+        raise RecordingError(f"{where}: broken recording header ({bad!r})") from None
+
+
+def read_header(path: Path) -> RecordingHeader | None:
+    """The header of a Kafka recording; None for a plain (or empty) recording."""
+    lines = _numbered_lines(path, None)
+    try:
+        first = next(lines, None)
+    finally:
+        lines.close()
+    return None if first is None else _header_of(path, *first)
+
+
+def _bytes_field(fields: dict[str, Any], name: str) -> bytes | None:
+    value = fields[name]
+    if value is None:
+        return None
+    if fields.get(name + "_base64"):
+        return base64.b64decode(value, validate=True)
+    return value.encode()  # type: ignore[no-any-return]
+
+
+def _envelope_of(path: Path, line_no: int, raw: bytes) -> RecordedMessage:
+    try:
+        fields = orjson.loads(raw)
+        topic, partition, offset = fields["topic"], fields["partition"], fields["offset"]
+        timestamp = fields["timestamp_ms"]
+        if not (
+            type(topic) is str
+            and type(partition) is int
+            and type(offset) is int
+            and (timestamp is None or type(timestamp) is int)
+        ):
+            raise TypeError("topic must be text; partition, offset and timestamp_ms whole numbers")
+        return RecordedMessage(
+            topic,
+            partition,
+            offset,
+            timestamp,
+            _bytes_field(fields, "key"),
+            _bytes_field(fields, "value"),
+            line_no,
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, binascii.Error) as bad:
+        raise RecordingError(
+            f"{path}:{line_no}: not a message envelope of a Kafka recording ({bad})"
+        ) from None
+
+
+def read_messages(
+    path: Path, on_progress: Callable[[int], None] | None = None
+) -> Iterator[RecordedMessage]:
+    """Every message of a recording of either layout, in the order stored.
+
+    Raises RecordingError on a line of a Kafka recording that is not an envelope: a broken
+    file is not a bad message and must not pass as one.
+    """
+    lines = _numbered_lines(path, on_progress)
+    try:
+        first = next(lines, None)
+        if first is None:
+            return
+        if _header_of(path, *first) is not None:
+            for line_no, raw in lines:
+                yield _envelope_of(path, line_no, raw)
+            return
+        name = path.name
+        yield RecordedMessage(name, 0, first[0], None, None, first[1], first[0])
+        for line_no, raw in lines:
+            yield RecordedMessage(name, 0, line_no, None, None, raw, line_no)
+    finally:
+        lines.close()
+
+
+def _put_bytes(fields: dict[str, Any], name: str, value: bytes | None) -> None:
+    """Text when the bytes are UTF-8 (readable, and JSON keeps them exactly), else base64."""
+    if value is None:
+        fields[name] = None
+        return
+    try:
+        fields[name] = value.decode()
+    except UnicodeDecodeError:
+        fields[name] = base64.b64encode(value).decode("ascii")
+        fields[name + "_base64"] = True
+
+
+def encode_envelope(message: RecordedMessage) -> bytes:
+    """One line of a Kafka recording (without the newline)."""
+    fields: dict[str, Any] = {
+        "topic": message.topic,
+        "partition": message.partition,
+        "offset": message.offset,
+        "timestamp_ms": message.timestamp_ms,
+    }
+    _put_bytes(fields, "key", message.key)
+    _put_bytes(fields, "value", message.value)
+    return orjson.dumps(fields)
+
+
+class EnvelopeWriter:
+    """Writes a Kafka recording: the header, then one envelope per message (gzip by name)."""
+
+    def __init__(self, path: Path, header: RecordingHeader, *, gzipped: bool | None = None) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.count = 0
+        self._handle = _open_binary(path, "w", gzipped=gzipped)
+        self._handle.write(header.to_json() + b"\n")
+
+    def write(self, message: RecordedMessage) -> None:
+        self._handle.write(encode_envelope(message) + b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> EnvelopeWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def write_recording(path: Path, events: Iterable[Contract]) -> int:
+    """Write contracts as a recording (gzipped when the name ends in .gz); return the count."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    count = 0
+    with _open_binary(partial, "w", gzipped=path.suffix == ".gz") as handle:
+        for event in events:
+            handle.write(encode(event))
+            handle.write(b"\n")
+            count += 1
+    partial.replace(path)
+    return count
+
+
+class RecordingWriter:
+    """Appends encoded contracts to a recording as they come (used for dead letters)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.count = 0
+        self._handle = _open_binary(path, "w")
+
+    def write(self, contract: Contract) -> None:
+        self._handle.write(encode(contract))
+        self._handle.write(b"\n")
+        self.count += 1
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def __enter__(self) -> RecordingWriter:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()

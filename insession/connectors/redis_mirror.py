@@ -1,0 +1,352 @@
+"""Mirroring per-customer state to Redis for storefronts, in pipelined batches.
+
+Key layout (all under a configurable prefix, default `insession:`):
+
+* `{prefix}summary:{person}`: JSON customer summary (`operators.summary`), TTL `summary_ttl_s`.
+* `{prefix}offers:{person}`: list of the latest offers as JSON, newest first, at most
+  `max_offers` kept, TTL the offer lifetime; a withdrawn offer is taken out of it.
+
+`person` is the customer id, or `anon:{anonymous_id}` for a shopper not yet identified;
+with a key secret, key names hold `insession.keys.person_key(person, secret)` instead. An
+erasure deletes both keys, and the person's offer-ledger entries with their index
+(`{prefix}ledger:{person}`, `insession.offer_ledger`). While Redis is unreachable, updates
+wait in a coalesced backlog (`RedisMirror`) and are written when it answers again.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis
+from bytewax.outputs import DynamicSink, StatelessSinkPartition
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from insession import keys
+from insession.connectors.breaker import Breaker
+from insession.operators.customer_step import Outcome
+from insession.operators.identity import is_anonymous
+from insession.schemas.codec import encode
+from insession.schemas.events import Offer
+
+
+def flow_client(url: str) -> redis.Redis:
+    """A client for the flow's writes: it fails fast instead of retrying (redis-py retries a
+    refused connection for ~3 s by default), since the flow keeps what Redis refused and
+    tries again later itself. Half a second is hundreds of times a loopback round trip, and
+    bounds what a hung server costs each caller before its breaker opens."""
+    return redis.Redis.from_url(
+        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
+    )
+
+
+MirrorObserver = Callable[[int, bool, int], None]
+"""(commands sent, whether Redis took the batch, people waiting): for the metrics."""
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorUpdate:
+    """One change for the mirror: a new summary, a new offer, withdrawn offers, or an erasure."""
+
+    person: str
+    summary: dict[str, Any] | None = None
+    offer: Offer | None = None
+    erase: bool = False
+    withdrawn: tuple[str, ...] = ()
+    """Ids of offers to take out of the person's offers list."""
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorLayout:
+    """Key names and lifetimes."""
+
+    prefix: str = "insession:"
+    summary_ttl_s: int = 7 * 24 * 3600
+    offers_ttl_s: int = 1800
+    max_offers: int = 5
+    key_secret: str = ""
+    """Hash people in key names (`insession.keys.person_key`); empty: raw ids."""
+
+    def summary_key(self, person: str) -> str:
+        return keys.summary_key(person, self.key_secret, self.prefix)
+
+    def offers_key(self, person: str) -> str:
+        return keys.offers_key(person, self.key_secret, self.prefix)
+
+    def ledger_key(self, person: str) -> str:
+        return keys.ledger_key(person, self.key_secret, self.prefix)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """What one person's keys still need, coalesced: applying it equals applying the updates
+    one by one (an erasure first, then the newest offers, then the withdrawals, then the
+    latest summary)."""
+
+    erase: bool = False
+    offers: list[bytes] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    withdrawn: list[str] = field(default_factory=list)
+
+
+def _combine(older: _Pending | None, newer: _Pending) -> _Pending:
+    """`older` then `newer`, as one pending change (newer wins; an erasure wipes older)."""
+    if older is None or newer.erase:
+        return newer
+    withdrawn = older.withdrawn
+    if withdrawn and newer.offers:  # an offer listed again after its withdrawal stays listed
+        again = {orjson.loads(raw)["offer_id"] for raw in newer.offers}
+        withdrawn = [offer_id for offer_id in withdrawn if offer_id not in again]
+    return _Pending(
+        erase=older.erase,
+        offers=older.offers + newer.offers,
+        summary=newer.summary if newer.summary is not None else older.summary,
+        withdrawn=withdrawn + [w for w in newer.withdrawn if w not in withdrawn],
+    )
+
+
+_WITHDRAW = """
+for _, raw in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  local ok, offer = pcall(cjson.decode, raw)
+  if ok and type(offer) == 'table' then
+    for i = 1, #ARGV do
+      if offer.offer_id == ARGV[i] then
+        redis.call('LREM', KEYS[1], 0, raw)
+        break
+      end
+    end
+  end
+end
+return 0
+"""
+"""Takes the offers with the given ids (ARGV) out of an offers list (KEYS[1]), on the server in
+one step. By id, not by bytes: the list may hold an offer as first sent (after a resume)."""
+
+
+_ERASE_LEDGER = """
+local ids = redis.call('ZRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  redis.call('DEL', ARGV[1] .. id)
+end
+redis.call('DEL', KEYS[1])
+return #ids
+"""
+"""Deletes a person's offer-ledger entries (ids in the index KEYS[1], keys ARGV[1] .. id) and
+the index, on the server in one step."""
+
+
+@dataclass(slots=True)
+class MirrorCounters:
+    """For the metrics: round trips, commands, failures, and what waits for Redis."""
+
+    batches: int = 0
+    commands: int = 0
+    errors: int = 0
+    refused: int = 0
+    last_error: str = ""
+
+
+class RedisMirror:
+    """Writes batches of updates in one pipelined round trip; rides out Redis outages.
+
+    Updates are merged into a per-person backlog first, which is sent and cleared when Redis
+    takes it. While Redis is down the backlog keeps only what the keys must end up holding
+    (a person's latest summary and newest offers), so it is bounded by the people active
+    during the outage, and the mirror converges once Redis is back. After a failure, sends
+    wait `retry_after_s` before trying again, so nothing stalls on a dead server.
+
+    `write` sends at once (replays, tests); `start` moves sending to a background thread
+    that `submit` wakes, so a live flow never waits on Redis, even one that hangs.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        layout: MirrorLayout | None = None,
+        *,
+        retry_after_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        observe: MirrorObserver | None = None,
+    ) -> None:
+        self.client = client
+        self.layout = layout or MirrorLayout()
+        self.breaker = Breaker(retry_after_s, clock)
+        self.observe = observe
+        self.backlog: dict[str, _Pending] = {}
+        self.counters = MirrorCounters()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer: threading.Thread | None = None
+
+    @property
+    def pending(self) -> int:
+        """People whose keys wait for Redis."""
+        return len(self.backlog)
+
+    def write(self, updates: Iterable[MirrorUpdate]) -> int:
+        """Merge the updates into the backlog and send it; commands sent (0 if not now)."""
+        self.submit(updates)
+        return self.flush()
+
+    def submit(self, updates: Iterable[MirrorUpdate]) -> None:
+        """Merge the updates into the backlog; the background writer (if started) sends it."""
+        with self._lock:
+            self._merge(self.backlog, updates)
+        self._wake.set()
+
+    def flush(self) -> int:
+        """Send the backlog in one round trip unless Redis failed under `retry_after_s` ago."""
+        if not self.backlog or not self.breaker.allow():
+            return 0
+        with self._lock:
+            taken, self.backlog = self.backlog, {}
+        pipe = self.client.pipeline(transaction=False)
+        for person, pending in taken.items():
+            self._queue(pipe, person, pending)
+        sent = len(pipe)
+        try:
+            results = pipe.execute(raise_on_error=False)
+        except redis.RedisError as error:
+            self.breaker.failed()
+            with self._lock:
+                for person, newer in self.backlog.items():
+                    taken[person] = _combine(taken.get(person), newer)
+                self.backlog = taken
+            self.counters.errors += 1
+            self.counters.last_error = str(error)
+            self._observe(0, False)
+            return 0
+        # A command Redis refuses (e.g. a key of another type) would be refused again: it is
+        # counted and dropped, not retried, so one bad key cannot hold up the mirror.
+        refused = [r for r in results if isinstance(r, redis.ResponseError)]
+        if refused:
+            self.counters.refused += len(refused)
+            self.counters.last_error = str(refused[0])
+        self.counters.batches += 1
+        self.counters.commands += sent
+        self._observe(sent, not refused)
+        return sent
+
+    def start(self, interval_s: float = 0.05) -> None:
+        """Send from a daemon thread: at once when woken, and every `interval_s` to retry."""
+
+        def run() -> None:
+            while not self._stopping:
+                self._wake.wait(interval_s)
+                self._wake.clear()
+                try:
+                    self.flush()
+                except Exception as error:  # the writer must outlive any one bad batch
+                    self.counters.errors += 1
+                    self.counters.last_error = f"{type(error).__name__}: {error}"
+
+        self._writer = threading.Thread(target=run, name="redis-mirror", daemon=True)
+        self._writer.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the writer and make a last attempt to send what waits."""
+        self._stopping = True
+        self._wake.set()
+        if self._writer is not None:
+            self._writer.join(timeout_s)
+        self.flush()
+
+    def _observe(self, sent: int, ok: bool) -> None:
+        if self.observe is not None:
+            self.observe(sent, ok, len(self.backlog))
+
+    def _merge(self, backlog: dict[str, _Pending], updates: Iterable[MirrorUpdate]) -> None:
+        keep = self.layout.max_offers
+        for update in updates:
+            pending = backlog.get(update.person)
+            if pending is None:
+                pending = backlog[update.person] = _Pending()
+            if update.erase:
+                pending.erase, pending.offers, pending.summary = True, [], None
+                pending.withdrawn = []
+                continue
+            if update.offer is not None:
+                pending.offers.append(encode(update.offer))
+                del pending.offers[:-keep]
+                if update.offer.offer_id in pending.withdrawn:
+                    pending.withdrawn.remove(update.offer.offer_id)
+            for offer_id in update.withdrawn:
+                if offer_id not in pending.withdrawn:
+                    pending.withdrawn.append(offer_id)
+            if update.summary is not None:
+                pending.summary = update.summary
+
+    def _queue(self, pipe: Any, person: str, pending: _Pending) -> None:
+        layout = self.layout
+        summary_key, offers_key = layout.summary_key(person), layout.offers_key(person)
+        if pending.erase:
+            pipe.delete(summary_key, offers_key)
+            # A customer's erasure takes their ledger entries too. A device forgotten at its
+            # link keeps its entries: they name no customer, and guard a resume's resends.
+            if not is_anonymous(person):
+                ledger_offers = keys.offer_key("", layout.prefix)
+                pipe.eval(_ERASE_LEDGER, 1, layout.ledger_key(person), ledger_offers)
+        if pending.offers:
+            # LREM first: a batch resent after a timeout that Redis had in fact applied, or
+            # an offer re-emitted after a crash, is not listed twice.
+            for raw in pending.offers:
+                pipe.lrem(offers_key, 0, raw)
+            pipe.lpush(offers_key, *pending.offers)
+            pipe.ltrim(offers_key, 0, layout.max_offers - 1)
+            pipe.expire(offers_key, layout.offers_ttl_s)
+        if pending.withdrawn:
+            pipe.eval(_WITHDRAW, 1, offers_key, *pending.withdrawn)
+        if pending.summary is not None:
+            pipe.set(summary_key, orjson.dumps(pending.summary), ex=layout.summary_ttl_s)
+
+
+class _MirrorPartition(StatelessSinkPartition[Outcome]):
+    def __init__(self, mirror: RedisMirror, summarise: Callable[[Outcome], dict[str, Any]]) -> None:
+        self.mirror = mirror
+        self.summarise = summarise
+        mirror.start()
+
+    def write_batch(self, items: list[Outcome]) -> None:
+        # Summaries are built once per person per batch, from the latest state; sending
+        # happens on the mirror's own thread, so the flow never waits on Redis.
+        last = {item.person: i for i, item in enumerate(items) if item.state is not None}
+        self.mirror.submit(
+            MirrorUpdate(
+                item.person,
+                summary=self.summarise(item) if last.get(item.person) == i else None,
+                offer=item.offer,
+                erase=item.erased,
+                withdrawn=tuple(w.offer_id for w in item.withdrawals) if item.withdrawals else (),
+            )
+            for i, item in enumerate(items)
+        )
+
+    def close(self) -> None:
+        self.mirror.stop()
+        self.mirror.client.close()
+
+
+class RedisMirrorSink(DynamicSink[Outcome]):
+    """Mirrors outcomes to Redis: one pipelined round trip per batch of the flow."""
+
+    def __init__(
+        self,
+        url: str,
+        layout: MirrorLayout,
+        summarise: Callable[[Outcome], dict[str, Any]],
+        observe: MirrorObserver | None = None,
+    ) -> None:
+        self.url = url
+        self.layout = layout
+        self.summarise = summarise
+        self.observe = observe
+
+    def build(self, step_id: str, worker_index: int, worker_count: int) -> _MirrorPartition:
+        mirror = RedisMirror(flow_client(self.url), self.layout, observe=self.observe)
+        return _MirrorPartition(mirror, self.summarise)

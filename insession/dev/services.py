@@ -1,0 +1,372 @@
+"""Start, stop and inspect a real Kafka broker (KRaft, from Maven jars) and Redis server locally.
+
+No Docker: the Kafka jars come from Maven Central through `mvn` into a cache folder outside
+git, Redis is Debian's `redis-server` (installed if missing). Both bind to 127.0.0.1. A service
+that already answers on its port is used as it is and never stopped by `down`, which stops
+only the processes whose pid files this module wrote.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import urlparse
+
+import redis
+
+from insession.connectors.kafka_admin import broker_ready, port_open, split_address, wait_for_broker
+from insession.settings import Settings
+
+LOG4J2_CONFIG = """\
+Configuration:
+  Appenders:
+    Console:
+      name: STDOUT
+      PatternLayout:
+        pattern: "[%d] %p %m (%c)%n"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka.server.KafkaRaftServer
+        level: INFO
+      - name: kafka.server.BrokerServer
+        level: INFO
+"""
+
+
+class ServiceError(RuntimeError):
+    """A service could not be fetched, started or stopped; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    """What `status` reports for one service."""
+
+    name: str
+    address: str
+    answering: bool
+    pid: int | None
+    started_here: bool
+
+    def describe(self) -> str:
+        if not self.answering:
+            return f"{self.name:<6} down      {self.address}"
+        owner = f"pid {self.pid}, started by insession" if self.started_here else "not ours"
+        return f"{self.name:<6} up        {self.address}  ({owner})"
+
+
+def _pid_file(settings: Settings, name: str) -> Path:
+    return settings.services_dir / f"{name}.pid"
+
+
+def _read_pid(settings: Settings, name: str, command_word: str) -> int | None:
+    """The pid we recorded for `name`, if that process is still alive and is what we started."""
+    path = _pid_file(settings, name)
+    if not path.is_file():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if command_word.encode() in cmdline else None
+
+
+def _spawn(settings: Settings, name: str, argv: list[str]) -> int:
+    """Start a detached process with its output in `<services_dir>/<name>.log`."""
+    log_path = settings.services_dir / f"{name}.log"
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=settings.services_dir,
+        )
+    _pid_file(settings, name).write_text(f"{process.pid}\n")
+    return process.pid
+
+
+# --- Kafka ----------------------------------------------------------------------------------
+
+
+def kafka_libs(settings: Settings) -> Path:
+    """The folder holding the Kafka jars, fetched through Maven on first use."""
+    libs = settings.cache_dir / f"kafka-{settings.kafka_version}" / "libs"
+    if (libs / f"kafka_2.13-{settings.kafka_version}.jar").is_file():
+        return libs
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise ServiceError("Maven ('mvn') is not on PATH: install it (apt-get install maven)")
+    staging = libs.with_name("libs.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    with resources.as_file(resources.files("insession.dev") / "kafka-pom.xml") as pom:
+        result = subprocess.run(
+            [
+                mvn,
+                "-q",
+                "-B",
+                "-f",
+                str(pom),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-Dkafka.version={settings.kafka_version}",
+                f"-DoutputDirectory={staging}",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    if result.returncode != 0:
+        raise ServiceError(
+            f"Maven could not fetch Kafka {settings.kafka_version}:\n{result.stdout[-3000:]}"
+            f"{result.stderr[-3000:]}"
+        )
+    shutil.rmtree(libs, ignore_errors=True)
+    staging.rename(libs)
+    return libs
+
+
+def _kafka_properties(settings: Settings, data_dir: Path) -> str:
+    host, port = split_address(settings.bootstrap_servers.split(",")[0])
+    controller = f"{host}:{settings.kafka_controller_port}"
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.bootstrap.servers={controller}",
+            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{controller}",
+            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data_dir}",
+            f"num.partitions={settings.partitions}",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=4",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "auto.create.topics.enable=false",
+            "delete.topic.enable=true",
+            "",
+        ]
+    )
+
+
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64, never starting with "-" (Kafka's
+    own tool would read such an id as an option; one in 64 random ids does)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
+def start_kafka(settings: Settings, timeout: float = 90.0) -> float:
+    """Start a single-node KRaft broker unless one answers already; return seconds to ready."""
+    started = time.monotonic()
+    if broker_ready(settings.bootstrap_servers):
+        return 0.0
+    host, port = split_address(settings.bootstrap_servers.split(",")[0])
+    if port_open(host, port):
+        raise ServiceError(f"port {port} is taken by something that is not a Kafka broker")
+    java = shutil.which("java")
+    if java is None:
+        raise ServiceError(
+            "Java is not on PATH: install a JDK 17 (apt-get install openjdk-17-jre-headless)"
+        )
+    classpath = f"{kafka_libs(settings)}/*"
+    home = settings.services_dir / "kafka"
+    data_dir = (home / "data").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    properties = home / "server.properties"
+    properties.write_text(_kafka_properties(settings, data_dir))
+    log4j = home / "log4j2.yaml"
+    log4j.write_text(LOG4J2_CONFIG)
+    if not (data_dir / "meta.properties").is_file():
+        cluster_id = kafka_cluster_id()
+        subprocess.run(
+            [
+                java,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "--standalone",
+                "-t",
+                cluster_id,
+                "-c",
+                str(properties),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+    _spawn(
+        settings,
+        "kafka",
+        [
+            java,
+            f"-Xmx{settings.kafka_heap}",
+            f"-Xms{settings.kafka_heap}",
+            "-XX:+UseG1GC",
+            "-XX:TieredStopAtLevel=1",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={log4j.resolve()}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(properties.resolve()),
+        ],
+    )
+    try:
+        wait_for_broker(settings.bootstrap_servers, timeout)
+    except TimeoutError as late:
+        log_tail = (settings.services_dir / "kafka.log").read_text()[-3000:]
+        raise ServiceError(f"{late}; last lines of the broker log:\n{log_tail}") from None
+    return time.monotonic() - started
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+
+def _redis_address(settings: Settings) -> tuple[str, int]:
+    url = urlparse(settings.redis_url)
+    return url.hostname or "127.0.0.1", url.port or 6379
+
+
+def redis_ready(settings: Settings) -> bool:
+    """True when Redis answers PING at the configured URL."""
+    try:
+        return bool(redis.Redis.from_url(settings.redis_url, socket_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _redis_server_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env, capture_output=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "redis-server"],
+            check=False,
+            env=env,
+            capture_output=True,
+        )
+        found = shutil.which("redis-server")
+        if found:
+            return found
+    raise ServiceError("redis-server is not on PATH: install it (apt-get install redis-server)")
+
+
+def start_redis(settings: Settings, timeout: float = 30.0) -> float:
+    """Start redis-server on loopback unless Redis answers already; return seconds to ready."""
+    started = time.monotonic()
+    if redis_ready(settings):
+        return 0.0
+    host, port = _redis_address(settings)
+    if port_open(host, port):
+        raise ServiceError(f"port {port} is taken by something that does not answer Redis PING")
+    home = (settings.services_dir / "redis").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    _spawn(
+        settings,
+        "redis",
+        [
+            _redis_server_binary(),
+            "--bind",
+            host,
+            "--port",
+            str(port),
+            "--dir",
+            str(home),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ],
+    )
+    while not redis_ready(settings):
+        if time.monotonic() - started > timeout:
+            log_tail = (settings.services_dir / "redis.log").read_text()[-2000:]
+            raise ServiceError(f"Redis did not answer within {timeout:.0f} s:\n{log_tail}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+# --- all services ---------------------------------------------------------------------------
+
+_COMMAND_WORDS = {"kafka": "kafka.Kafka", "redis": "redis-server"}
+
+
+def up(settings: Settings) -> dict[str, float]:
+    """Start Redis and Kafka (idempotent); return each one's seconds to ready."""
+    settings.services_dir.mkdir(parents=True, exist_ok=True)
+    return {"redis": start_redis(settings), "kafka": start_kafka(settings)}
+
+
+def down(settings: Settings, timeout: float = 30.0) -> list[str]:
+    """Stop the services this module started (SIGTERM, then SIGKILL); return their names."""
+    return [name for name in _COMMAND_WORDS if stop(settings, name, timeout)]
+
+
+def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
+    """Stop one service this module started (`kafka` or `redis`); False if it was not ours
+    or not running. Fault tests use it to restart a broker mid-stream."""
+    word = _COMMAND_WORDS[name]
+    pid = _read_pid(settings, name, word)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _read_pid(settings, name, word) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if _read_pid(settings, name, word) is not None:
+            os.kill(pid, signal.SIGKILL)
+    _pid_file(settings, name).unlink(missing_ok=True)
+    return pid is not None
+
+
+def service_pid(settings: Settings, name: str) -> int | None:
+    """The pid of a service this module started, if it runs."""
+    return _read_pid(settings, name, _COMMAND_WORDS[name])
+
+
+def status(settings: Settings) -> list[ServiceState]:
+    """Whether each service answers, and whether insession started it."""
+    host, port = _redis_address(settings)
+    kafka_pid = _read_pid(settings, "kafka", _COMMAND_WORDS["kafka"])
+    redis_pid = _read_pid(settings, "redis", _COMMAND_WORDS["redis"])
+    return [
+        ServiceState(
+            "kafka",
+            settings.bootstrap_servers,
+            broker_ready(settings.bootstrap_servers),
+            kafka_pid,
+            kafka_pid is not None,
+        ),
+        ServiceState(
+            "redis", f"{host}:{port}", redis_ready(settings), redis_pid, redis_pid is not None
+        ),
+    ]

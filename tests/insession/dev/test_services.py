@@ -1,0 +1,58 @@
+"""The local service manager starts real servers, reuses running ones, and stops only its own."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from pathlib import Path
+
+import pytest
+
+from insession.dev import services
+from insession.settings import Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_kafka_binds_to_loopback_only() -> None:
+    properties = services._kafka_properties(Settings(), Path("/data"))
+    assert "listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093" in properties
+    assert "advertised.listeners=PLAINTEXT://127.0.0.1:9092" in properties
+    assert "process.roles=broker,controller" in properties
+
+
+@pytest.mark.redis
+def test_redis_lifecycle_on_a_spare_port(tmp_path: Path) -> None:
+    if services.shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/bootstrap.sh installs it)")
+    settings = Settings(redis_url=f"redis://127.0.0.1:{_free_port()}/0", services_dir=tmp_path)
+    assert not services.redis_ready(settings)
+    assert services.start_redis(settings) > 0
+    assert services.redis_ready(settings)
+    assert services.start_redis(settings) == 0.0, "a second start must reuse the running server"
+    assert services.down(settings) == ["redis"]
+    assert not services.redis_ready(settings)
+    assert not (tmp_path / "redis.pid").exists()
+
+
+@pytest.mark.kafka
+@pytest.mark.redis
+def test_running_services_are_reused_and_never_stopped_by_others(
+    kafka_settings: Settings, redis_client, tmp_path: Path
+) -> None:
+    stranger = dataclasses.replace(kafka_settings, services_dir=tmp_path)
+    assert services.up(stranger) == {"redis": 0.0, "kafka": 0.0}
+    assert services.down(stranger) == []
+    assert all(state.answering for state in services.status(stranger))
+    assert not any(state.started_here for state in services.status(stranger))
+
+
+def test_kafka_cluster_ids_never_look_like_an_option() -> None:
+    """Kafka's storage tool reads an id starting with "-" as an option (seen in CI)."""
+    ids = [services.kafka_cluster_id() for _ in range(2000)]
+    assert not any(i.startswith("-") for i in ids)
+    assert all(len(i) == 22 for i in ids) and len(set(ids)) == len(ids)
