@@ -21,7 +21,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     from insession.ops.metrics import FlowMetrics
     from insession.runner.engine import tune_garbage_collector
     from insession.runner.live import kafka_flow
-    from insession.runner.recovery import SnapshotScrubber, prepare_recovery, scrub_snapshots
+    from insession.runner.recovery import SnapshotScrubber, prepare_recovery, scrub_in_child
     from insession.runner.stopping import stop_on_signals
 
     recovery_dir = args.recovery_dir if args.recovery_dir is not None else settings.recovery_dir
@@ -37,7 +37,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"insession run: {bad}", file=sys.stderr)
             return 2
         if resumed:  # erasures whose scrub a crash cut short
-            scrub_snapshots(Path(recovery_dir))
+            scrub_in_child(Path(recovery_dir))
         recovery = RecoveryConfig(Path(recovery_dir))
         scrubber = SnapshotScrubber(Path(recovery_dir), delay_s=max(0.5, 5 * epoch_ms / 1000))
         print(

@@ -19,12 +19,14 @@ shortly after each erasure, once the snapshot that dropped the state has been wr
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
 import threading
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 from bytewax.recovery import init_db_dir
 
 
@@ -78,7 +80,11 @@ class ScrubReport:
 
 def scrub_snapshots(directory: Path) -> ScrubReport:
     """Delete dropped keys' rows and rewrite every recovery partition, leaving no bytes of
-    deleted rows behind. Safe while Bytewax writes to them (SQLite locks; Bytewax waits)."""
+    deleted rows behind. Safe while another process's Bytewax writes to them (SQLite locks;
+    Bytewax waits), but never from the process running the flow: Bytewax links a SQLite of
+    its own, and two SQLite libraries in one process break each other's file locks (a killed
+    flow then left a malformed database, found by bench/soak.py). A running flow scrubs
+    through `scrub_in_child`."""
     deleted = waiting = 0
     for part in sorted(directory.glob("part-*.sqlite3")):
         with closing(sqlite3.connect(part, timeout=BUSY_TIMEOUT_S, isolation_level=None)) as db:
@@ -88,6 +94,27 @@ def scrub_snapshots(directory: Path) -> ScrubReport:
             db.execute("VACUUM")
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return ScrubReport(deleted, waiting)
+
+
+def scrub_in_child(directory: Path, timeout_s: float = 120.0) -> ScrubReport:
+    """`scrub_snapshots` in a child process (see there why); raises sqlite3.Error if it failed."""
+    code = (
+        "import sys, orjson; from pathlib import Path; "
+        "from insession.runner.recovery import scrub_snapshots; "
+        "r = scrub_snapshots(Path(sys.argv[1])); "
+        "print(orjson.dumps([r.deleted, r.waiting]).decode())"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(directory)],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1:] or ["no output"]
+        raise sqlite3.Error(f"scrub process exited {done.returncode}: {last[0]}")
+    deleted, waiting = orjson.loads(done.stdout)
+    return ScrubReport(int(deleted), int(waiting))
 
 
 class SnapshotScrubber:
@@ -132,8 +159,11 @@ class SnapshotScrubber:
         dirty_before = self._dirty
         self._dirty = False
         try:
-            report = scrub_snapshots(self.directory)
-        except sqlite3.Error as error:  # the next erasure, or the next start, tries again
+            report = scrub_in_child(self.directory)
+        except (
+            sqlite3.Error,
+            subprocess.TimeoutExpired,
+        ) as error:  # the next erasure, or the next start, tries again
             print(f"insession: recovery scrub failed ({error})", file=sys.stderr)
             self._dirty = dirty_before
             return None
