@@ -248,6 +248,21 @@ def dead_letters(settings: Settings) -> tuple[Counter[str], int]:
     return reasons, again
 
 
+def patient_scrape(url: str, tries: int = 20) -> dict:
+    """The metrics, asking again while half-sent requests still hold the server's threads
+    (each is dropped after its idle timeout): refused scrapes are counted, not fatal."""
+    for attempt in range(tries):
+        try:
+            return scrape(url)
+        except OSError:
+            REFUSED_SCRAPES.append(attempt)
+            time.sleep(0.5)
+    return scrape(url)
+
+
+REFUSED_SCRAPES: list[int] = []
+
+
 def counted(client: redis.Redis, prefix: str, shoppers: list[str]) -> dict[str, int]:
     layout = MirrorLayout(prefix=prefix)
     found = {}
@@ -317,7 +332,7 @@ def main() -> None:
                 elif roll < 0.35:
                     killed_redis += drop_redis_connections(client, 5)
                 if time.monotonic() >= next_restart:
-                    samples = scrape(flow.metrics_url)
+                    samples = patient_scrape(flow.metrics_url)
                     metrics.append(total(samples, "insession_duplicate_events_total"))
                     if rng.random() < 0.5:
                         flow.stop()  # SIGINT/SIGTERM: a clean stop
@@ -334,7 +349,7 @@ def main() -> None:
             time.sleep(5)  # let the flow read the last messages
             if not flow.alive():
                 crashes += 1
-            samples = scrape(flow.metrics_url)
+            samples = patient_scrape(flow.metrics_url)
             metrics.append(total(samples, "insession_duplicate_events_total"))
             exit_code = None
         finally:
@@ -361,6 +376,9 @@ def main() -> None:
     )
     print(f"duplicates dropped (metric, per process life): {metrics}")
     print(f"redis connections dropped: {killed_redis}; last exit code: {exit_code}")
+    print(
+        f"metrics scrapes refused while half-sent requests held the server: {len(REFUSED_SCRAPES)}"
+    )
     print(f"crashes: {crashes}")
     client.close()
     delete_topics(settings.bootstrap_servers, settings.topics.values())
