@@ -1,6 +1,7 @@
 """The personalisation dataflow: events in, per-customer state, next-best-offers out.
 
     read -> decode -+-> dead letters (and the stitch step's: unlinked customer ids)
+                    +-> (product updates; and what events show of products) product store
                     +-> (identity links, erasures) devices per customer --forget links--+
                     +-> (device events) -----------------------------------------------+
                           -> stitch identity, ordered per device --+
@@ -30,7 +31,9 @@ from insession.operators.event_clock import EventClock, HeldBack
 from insession.operators.identity import DEFAULT_TRUST, IdentityTrust, stitch_identity
 from insession.operators.learning import ArmUpdate
 from insession.operators.personalise import Personaliser
+from insession.operators.products import ProductStore
 from insession.operators.routing import (
+    FeedItem,
     Inbound,
     Routed,
     customer_key,
@@ -48,7 +51,7 @@ from insession.schemas.events import DeadLetter, Offer, OfferWithdrawal
 class InputTaps(Protocol):
     """Called for each decoded event and each dead letter (metrics)."""
 
-    def event_in(self, step: str, item: Routed) -> None: ...
+    def event_in(self, step: str, item: Routed | FeedItem) -> None: ...
 
     def dead_letter(self, step: str, letter: DeadLetter) -> None: ...
 
@@ -75,8 +78,20 @@ class FlowOutputs:
     model: Sink[ArmUpdate] | None = None
 
 
-def _is_routed(item: Routed | DeadLetter) -> bool:
+def _is_decoded(item: Routed | FeedItem | DeadLetter) -> bool:
+    return not isinstance(item, DeadLetter)
+
+
+def _is_routed(item: Routed | FeedItem | DeadLetter) -> bool:
     return isinstance(item, Routed)
+
+
+def _learn_update(store: ProductStore, _step: str, item: FeedItem) -> None:
+    store.learn_update(item.event)
+
+
+def _learn_products(store: ProductStore, _step: str, item: Routed) -> None:
+    store.learn_event(item.event)
 
 
 def _link_copy(item: Routed) -> Routed | None:
@@ -96,7 +111,7 @@ def _offer_messages(outcome: Outcome) -> list[Offer | OfferWithdrawal]:
     return messages
 
 
-def _tick_clock(clock: EventClock, _step: str, item: Routed) -> None:
+def _tick_clock(clock: EventClock, _step: str, item: Routed | FeedItem) -> None:
     clock.saw((item.order[1], item.order[2]), item.event.event_time)
 
 
@@ -127,11 +142,17 @@ def build_flow(
         identity_secret=trust.secret,
     )
     decoded = op.map("decode", inbound, decode)
-    valid = op.branch("valid", decoded, _is_routed)
+    valid = op.branch("valid", decoded, _is_decoded)
     if live is not None:
         op.inspect("clock", valid.trues, partial(_tick_clock, live.clock))
     if taps is not None:
         op.inspect("count_in", valid.trues, taps.event_in)
+    # Product updates name no shopper: they teach the process's product store, and nothing
+    # keyed by person or device sees them. Shoppers' events teach it what they show too.
+    shoppers = op.branch("shoppers", valid.trues, _is_routed)
+    op.inspect("products", shoppers.falses, partial(_learn_update, engine.products))
+    op.inspect("product_facts", shoppers.trues, partial(_learn_products, engine.products))
+    events = shoppers.trues
 
     # Live, each ordered step waits for the watermark and for what the step before it holds.
     links_held, devices_held = HeldBack(), HeldBack()
@@ -147,12 +168,12 @@ def build_flow(
         else (None, None, None)
     )
     # Per customer, the devices linked to them: an erasure unlinks each (`forget` items).
-    link_events = op.filter_map("link_events", valid.trues, _link_copy)
+    link_events = op.filter_map("link_events", events, _link_copy)
     by_customer = op.key_on("by_customer", link_events, customer_key)
     unlinks = ordered_stateful(
         "links", by_customer, record_links, sort_key, strict=False, watermarked=at_links
     )
-    routed = op.branch("has_device", valid.trues, has_device)
+    routed = op.branch("has_device", events, has_device)
     device_items = op.merge("device_items", routed.trues, op.map("unlinks", unlinks, _value))
     by_device = op.key_on("by_device", device_items, device_key)
     # Each device's batch is stitched at once, in the epoch it came in, so that its events

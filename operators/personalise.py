@@ -21,6 +21,7 @@ from insession.operators.feedback_join import (
     kind_windows,
 )
 from insession.operators.learning import ModelHub
+from insession.operators.products import ProductStore
 from insession.operators.session import SESSION_OFFERS, CustomerState, SessionConfig, apply_event
 from insession.operators.signals import SignalConfig, detect_signals
 from insession.operators.withdrawal import (
@@ -58,6 +59,9 @@ class Personaliser:
     policy: Policy
     config: EngineConfig = field(default_factory=EngineConfig)
     hub: ModelHub | None = None
+    products: ProductStore = field(default_factory=ProductStore)
+    """What the process knows of products, from the catalogue feed and shoppers' events (the
+    flow teaches it; nothing decides with it yet)."""
     reward: RewardPolicy = field(init=False)
     personal: frozenset[str] = field(init=False)
     """Action ids of the offers that need consent."""

@@ -2,7 +2,9 @@
 
 Every message is stamped with where it came from (source, partition, offset). That position
 breaks ties between events with the same event time, so that ordered steps process a
-customer's events in one total order whatever the worker count.
+customer's events in one total order whatever the worker count. Shoppers' events travel as
+`Routed`; the catalogue's product updates, which name no shopper, as `FeedItem`, so that no
+step keyed by person or device ever receives one.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from insession.schemas.events import (
     ErasureRequest,
     Event,
     IdentityLink,
+    ProductUpdate,
     SocialPost,
+    Stamped,
 )
 from insession.schemas.signatures import signature_valid
 
@@ -53,6 +57,14 @@ class Routed:
     epoch: int = 0
 
 
+@dataclass(slots=True)
+class FeedItem:
+    """A decoded product update on its way to the products step (it names no shopper)."""
+
+    event: ProductUpdate
+    order: OrderKey
+
+
 def decode_inbound(
     inbound: Inbound,
     max_bytes: int,
@@ -60,8 +72,8 @@ def decode_inbound(
     *,
     ahead_tolerance_ms: int | None = None,
     identity_secret: str = "",
-) -> Routed | DeadLetter:
-    """Decode and validate; a bad or non-event message becomes a dead letter with the reason.
+) -> Routed | FeedItem | DeadLetter:
+    """Decode and validate; a bad or non-input message becomes a dead letter with the reason.
 
     With `ahead_tolerance_ms` (live flows), an event dated further than that ahead of the wall
     clock is refused too: a wrong clock must not stand for the stream's time. With an
@@ -73,7 +85,7 @@ def decode_inbound(
         if inbound.error is None
         else Rejection("consumer_error", None, inbound.error)
     )
-    if ahead_tolerance_ms is not None and isinstance(decoded, Event):
+    if ahead_tolerance_ms is not None and isinstance(decoded, Stamped):
         decoded = _not_ahead(decoded, now_ms, ahead_tolerance_ms)
     if identity_secret and isinstance(decoded, IdentityLink):
         decoded = _verified(decoded, identity_secret)
@@ -82,6 +94,9 @@ def decode_inbound(
             decoded = with_score(decoded)
         order = (decoded.event_time, inbound.source, inbound.partition, inbound.offset)
         return Routed(decoded, order)
+    if isinstance(decoded, ProductUpdate):
+        order = (decoded.event_time, inbound.source, inbound.partition, inbound.offset)
+        return FeedItem(decoded, order)
     if not isinstance(decoded, Rejection):
         decoded = Rejection(
             "not_an_input_event", "type", f"{decoded.type} is not an event the engine consumes"
@@ -98,7 +113,7 @@ def decode_inbound(
     )
 
 
-def _not_ahead(event: Event, now_ms: int | None, tolerance_ms: int) -> Event | Rejection:
+def _not_ahead(event: Stamped, now_ms: int | None, tolerance_ms: int) -> Stamped | Rejection:
     wall_ms = now_ms if now_ms is not None else int(time.time() * 1000)
     ahead_ms = event.event_time - wall_ms
     if ahead_ms <= tolerance_ms:

@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from insession.schemas.fields import MAX_TEXT, ContractViolation, epoch_ms, ident, spec
+from insession.schemas.fields import (
+    MAX_KEY,
+    MAX_TEXT,
+    ContractViolation,
+    epoch_ms,
+    ident,
+    spec,
+)
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_MAJOR = 1
@@ -38,6 +45,8 @@ OFFER_KINDS = (
     "service_recovery",
     "content",
 )
+MAX_ATTRIBUTES = 20
+"""Free attributes a product update may carry (colour, size, material, ...)."""
 IDENTITY_METHODS = ("login", "signup", "email_link", "loyalty_card", "checkout", "other")
 WITHDRAWAL_REASONS = ("consent_revoked",)
 
@@ -66,12 +75,18 @@ class Contract:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Event(Contract):
-    """Fields every storefront event carries: who, where, when."""
+class Stamped(Contract):
+    """Fields every input message carries: which one it is, when and where it happened."""
 
     event_id: str = ident("Unique id chosen by the producer; used to drop duplicates.")
     event_time: int = epoch_ms("When it happened, epoch milliseconds UTC.")
     channel: str = spec("Where it happened.", choices=CHANNELS)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event(Stamped):
+    """Fields every storefront event carries besides its id, time and channel: who."""
+
     customer_id: str | None = ident("Known customer (pseudonymous id).", optional=True)
     anonymous_id: str | None = ident(
         "Device or cookie id before the customer is known.", optional=True
@@ -271,6 +286,52 @@ class ErasureRequest(Event):
     RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("customer_id",),)
 
 
+# --- catalogue ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProductUpdate(Stamped):
+    """What the catalogue says of one product now, from a storefront or catalogue service."""
+
+    # Not an `Event`: it carries no shopper, and no step keyed by person ever sees it. A field
+    # left out (or null) is not stated and leaves what is known of the product as it was, so
+    # a change of stock can be a small message; `attributes`, when given, replaces them all.
+    type: str = kind("product_update")
+    channel: str = spec(
+        "Storefront whose catalogue it is; 'other' for one every channel shares.",
+        default="other",
+        choices=CHANNELS,
+    )
+    product_id: str = ident("Product (SKU or style) id, as the events name it.")
+    title: str | None = spec("Name shown to shoppers.", default=None, min_length=1, max_length=512)
+    price: float | None = spec("Current unit price.", default=None, minimum=0)
+    currency: str | None = spec("ISO 4217 code.", default=None, min_length=3, max_length=3)
+    category: str | None = spec(
+        "Category path, e.g. 'apparel.jacket'.", default=None, min_length=1, max_length=256
+    )
+    brand: str | None = spec("Brand name.", default=None, min_length=1, max_length=256)
+    in_stock: bool | None = spec(
+        "Whether it can be bought now; left out, it stays as it was.", default=None
+    )
+    url: str | None = spec("Product page path or URL.", default=None, min_length=1, max_length=2048)
+    image: str | None = spec("Image URL.", default=None, min_length=1, max_length=2048)
+    # `spec` makes a `dataclasses.field` (the default is None), not a shared dict.
+    attributes: dict[str, str] | None = spec(  # noqa: RUF009
+        f"Free attributes by name (1 to {MAX_KEY} characters), e.g. colour or size; replaces "
+        "the ones known.",
+        default=None,
+        max_items=MAX_ATTRIBUTES,
+        max_length=128,
+    )
+    withdrawn: bool | None = spec(
+        "True: no longer sold, never to be recommended; false: sold again.", default=None
+    )
+
+    def partition_key(self) -> str:
+        """The Kafka message key: the product, so that its updates stay in order."""
+        return self.product_id
+
+
 # --- offers ---------------------------------------------------------------------------------
 
 
@@ -368,6 +429,7 @@ CONTRACTS: dict[str, type[Contract]] = {
         Consent,
         ErasureRequest,
         OfferFeedback,
+        ProductUpdate,
         Offer,
         OfferWithdrawal,
         DeadLetter,
@@ -383,6 +445,7 @@ STREAMS: dict[str, tuple[str, ...]] = {
     "consent": ("consent",),
     "erasure": ("erasure_request",),
     "offer_feedback": ("offer_feedback",),
+    "products": ("product_update",),
     "offers": ("offer", "offer_withdrawal"),
     "dead_letter": ("dead_letter",),
 }

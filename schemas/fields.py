@@ -17,6 +17,8 @@ from typing import Any
 MAX_TEXT = 4096
 MAX_ID = 256
 MAX_ITEMS = 500
+MAX_KEY = 64
+"""Longest key of a map field (e.g. a product's attribute name)."""
 # Epoch milliseconds between 2000-01-01 and 2100-01-01: anything else is a unit mistake
 # (seconds or microseconds) and would silently break sessionisation downstream.
 MIN_EPOCH_MS = 946_684_800_000
@@ -35,7 +37,9 @@ class ContractViolation(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Constraints:
-    """What a field's value may be, beyond its Python type."""
+    """What a field's value may be, beyond its Python type. For lists of strings the lengths
+    (and choices) apply to each item; for maps (`dict[str, str]`) the lengths apply to each
+    value and `max_items` to the entries."""
 
     choices: tuple[str, ...] | None = None
     min_length: int | None = None
@@ -187,6 +191,35 @@ def _check_tuple(item: Checker, c: Constraints) -> Checker:
     return check
 
 
+def _check_map(value_check: Checker, c: Constraints) -> Checker:
+    """A JSON object of string keys (1 to `MAX_KEY` characters) to checked values. A bad key
+    is named by the map's path; a bad value by the path, a dot and its key
+    (`attributes.colour`): maps hold only scalars, so what follows the map's name is its key."""
+    limit = c.max_items if c.max_items is not None else MAX_ITEMS
+
+    def check(value: Any, path: str) -> dict[str, Any]:
+        if type(value) is not dict:
+            raise _wrong_type(path, "an object", value)
+        if len(value) > limit:
+            raise ContractViolation(
+                path, "too_long", f"has {len(value)} entries, at most {limit} allowed"
+            )
+        checked = {}
+        for key, item in value.items():
+            if not key:
+                raise ContractViolation(path, "too_short", "keys must have at least 1 character")
+            if len(key) > MAX_KEY:
+                raise ContractViolation(
+                    path,
+                    "too_long",
+                    f"key {key[:40]!r} has {len(key)} characters, at most {MAX_KEY} allowed",
+                )
+            checked[key] = value_check(item, f"{path}.{key}")
+        return checked
+
+    return check
+
+
 def _check_nested(cls: type) -> Checker:
     def check(value: Any, path: str) -> Any:
         if type(value) is not dict:
@@ -223,6 +256,12 @@ def checker_for(annotation: Any, c: Constraints) -> Checker:
             else Constraints()
         )
         return _check_tuple(checker_for(item_type, item_constraints), c)
+    if typing.get_origin(annotation) is dict:
+        key_type, value_type = typing.get_args(annotation)
+        if key_type is not str or value_type is not str:
+            raise TypeError(f"maps must be dict[str, str], not {annotation!r}")
+        value_constraints = Constraints(min_length=c.min_length, max_length=c.max_length)
+        return _check_map(_check_str(value_constraints), c)
     if dataclasses.is_dataclass(annotation):
         return _check_nested(annotation)
     raise TypeError(f"unsupported field type {annotation!r}")

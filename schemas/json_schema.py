@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from insession.schemas.events import CONTRACTS, SCHEMA_MAJOR, Contract
-from insession.schemas.fields import MAX_ITEMS, Constraints, field_specs
+from insession.schemas.fields import MAX_ITEMS, MAX_KEY, Constraints, field_specs
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 ID_BASE = "https://insession.dev/schemas"
@@ -104,6 +104,14 @@ def _value_schema(annotation: Any, c: Constraints, defs: dict[str, Any]) -> dict
             "type": "array",
             "maxItems": c.max_items if c.max_items is not None else MAX_ITEMS,
             "items": _value_schema(item_type, item_constraints, defs),
+        }
+    elif typing.get_origin(annotation) is dict:
+        value_constraints = Constraints(min_length=c.min_length, max_length=c.max_length)
+        schema = {
+            "type": "object",
+            "maxProperties": c.max_items if c.max_items is not None else MAX_ITEMS,
+            "propertyNames": {"minLength": 1, "maxLength": MAX_KEY},
+            "additionalProperties": _value_schema(str, value_constraints, defs),
         }
     elif dataclasses.is_dataclass(annotation):
         name = annotation.__name__

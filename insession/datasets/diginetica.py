@@ -1,4 +1,14 @@
-"""DIGINETICA (CIKM Cup 2016) item views and purchases as storefront event contracts."""
+"""DIGINETICA (CIKM Cup 2016) item views and purchases as storefront event contracts.
+
+Terms: DIGINETICA's CIKM Cup 2016 data set, for research use (as `../shared/data/README.md`
+records); the files there come from the CRIPAC-DIG/SR-GNN and RecoHut-Datasets repositories
+on GitHub. This project reads them in place and never copies or ships them.
+
+No `product_update` is made from it: its only product attribute is the category map
+(`product-categories.csv.gz`), and every view and order line already carries its product's
+category from it, so a replay's product store learns the same from the events (the data has
+no names, prices or stock to add).
+"""
 
 from __future__ import annotations
 

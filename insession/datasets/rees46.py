@@ -1,4 +1,16 @@
-"""REES46 multi-category store events (Kaggle, October 2019) as storefront event contracts."""
+"""REES46 multi-category store events (Kaggle, October 2019) as storefront event contracts.
+
+Terms: REES46's data set (collected by its Open CDP project, published on Kaggle as
+"eCommerce behavior data from multi category store"), whose Kaggle page sets its terms;
+`../shared/data/README.md` records the 1,000-event sample there as a public Kaggle sample
+that came through a public GitHub repository. This project reads it in place, for tests and
+research use only, and never copies or ships it.
+
+No `product_update` is made from it: the export has no catalogue, only each event's price,
+brand and category at that moment, which the events carry already (the product store learns
+them from there); stating them as the feed would freeze the first price seen, where the
+shop's prices move during the month.
+"""
 
 from __future__ import annotations
 

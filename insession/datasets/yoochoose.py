@@ -1,4 +1,10 @@
-"""YOOCHOOSE (RecSys Challenge 2015) clicks, session-rec 100k sample, as product views."""
+"""YOOCHOOSE (RecSys Challenge 2015) clicks, session-rec 100k sample, as product views.
+
+Terms: YOOCHOOSE's RecSys Challenge 2015 data set, for research use (as
+`../shared/data/README.md` records); the sample there is the one the rn5l/session-rec
+framework prepares. This project reads it in place and never copies or ships it. The sample
+has no product attributes (ids only), so no `product_update` is made from it.
+"""
 
 from __future__ import annotations
 

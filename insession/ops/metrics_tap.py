@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from insession.operators.customer_step import REWARD_WINDOW, Outcome
 from insession.operators.learning import ModelHub, group_of
-from insession.operators.routing import Routed
+from insession.operators.routing import FeedItem, Routed
 from insession.ops.metrics import FlowMetrics
 from insession.schemas.events import STREAM_OF, DeadLetter
 
@@ -34,8 +34,8 @@ class MetricsTap:
         self._lock = threading.Lock()
         metrics.model(hub.name, hub.version)
 
-    def event_in(self, _step: str, item: Routed) -> None:
-        """An input event that decoded (inspect step after decode)."""
+    def event_in(self, _step: str, item: Routed | FeedItem) -> None:
+        """An input event (or product update) that decoded (inspect step after decode)."""
         event = item.event
         self.metrics.event_in(STREAM_OF[event.type], event.channel)
 

@@ -8,18 +8,22 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
+from insession.operators.personalise import Personaliser
 from insession.schemas.codec import decode
 from insession.schemas.events import (
     Consent,
+    DeadLetter,
     ErasureRequest,
     IdentityLink,
     Offer,
+    ProductUpdate,
     ProductView,
     Search,
 )
 
 from insession.connectors.recording import read_lines, write_recording
 from insession.datasets import CONVERTERS, default_source
+from insession.runner import replay as replay_module
 from insession.runner.engine import load_engine
 from insession.runner.replay import replay_cluster, replay_flow
 from insession.settings import Settings
@@ -172,3 +176,64 @@ def test_two_processes_learn_one_model_through_redis(
     )
     engine = load_engine(settings, redis_model=True)
     assert engine.model.version == f"thompson-{learned}"
+
+
+def _feed(n: int, product: str, **stated) -> ProductUpdate:
+    return ProductUpdate(
+        event_id=f"feed-{n}", event_time=T0 + n * 30_000 + 1, product_id=product, **stated
+    )
+
+
+def test_product_updates_teach_the_store_and_change_no_shopper_outcome(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    journey = tmp_path / "journey.jsonl"
+    _journey(journey)
+    alone = replay_flow([journey], tmp_path / "alone", Settings(policy="baseline"))
+
+    engines: list[Personaliser] = []
+
+    def keep_engine(*args, **kwargs) -> Personaliser:
+        engines.append(load_engine(*args, **kwargs))
+        return engines[-1]
+
+    monkeypatch.setattr(replay_module, "load_engine", keep_engine)
+    feed = tmp_path / "feed.jsonl"
+    write_recording(
+        feed,
+        [
+            _feed(0, "boots", title="Hiking boots", price=95.0, in_stock=True, category="shoes"),
+            _feed(5, "boots", in_stock=False, attributes={"colour": "brown"}),
+            _feed(6, "scarf", price=30.0, withdrawn=True),
+        ],
+    )
+    with feed.open("ab") as handle:  # a storefront's malformed update
+        handle.write(
+            b'{"type": "product_update", "schema_version": "1.0", "event_id": "feed-bad", '
+            b'"event_time": 1764000000000, "product_id": "hat", "attributes": {"colour": 5}}\n'
+        )
+    both = replay_flow([journey, feed], tmp_path / "both", Settings(policy="baseline"))
+
+    assert both.offers_path.read_bytes() == alone.offers_path.read_bytes()
+    assert both.stats.events == alone.stats.events, "no product update reached a person"
+    assert both.stats.decisions == alone.stats.decisions
+    [letter] = [decode(line.raw) for line in read_lines(both.dead_letters_path)]
+    assert isinstance(letter, DeadLetter) and both.dead_letters == 1
+    assert (letter.reason, letter.field, letter.stage) == (
+        "wrong_type",
+        "attributes.colour",
+        "decode",
+    )
+    assert letter.source_topic == feed.name and letter.source_offset == 4
+
+    [engine] = engines
+    products = engine.products
+    boots = products.get("boots")
+    assert boots is not None and (boots.price, boots.title, boots.attributes) == (
+        95.0,
+        "Hiking boots",
+        {"colour": "brown"},
+    )
+    # Out of stock from the feed; the views after it (events 6 to 8 of the journey) left it so.
+    assert not products.is_recommendable("boots")
+    assert not products.is_recommendable("scarf") and "hat" not in products

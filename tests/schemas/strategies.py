@@ -15,7 +15,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 from insession.schemas.events import CONTRACTS, SCHEMA_MAJOR, SCHEMA_VERSION, Contract, Event
-from insession.schemas.fields import MAX_ITEMS, MAX_TEXT, Constraints, field_specs
+from insession.schemas.fields import MAX_ITEMS, MAX_KEY, MAX_TEXT, Constraints, field_specs
 
 SHORT = 24
 """Longest string drawn below a field's limit; strings at the exact limit are drawn too."""
@@ -60,6 +60,11 @@ def value_strategy(annotation: Any, c: Constraints) -> st.SearchStrategy[Any]:
         limit = c.max_items if c.max_items is not None else MAX_ITEMS
         items = value_strategy(item_type, item_constraints)
         return st.lists(items, max_size=min(limit, MAX_DRAWN_ITEMS)).map(tuple)
+    if typing.get_origin(annotation) is dict:
+        limit = c.max_items if c.max_items is not None else MAX_ITEMS
+        keys = st.text(min_size=1, max_size=SHORT) | st.text(min_size=MAX_KEY, max_size=MAX_KEY)
+        values = _strings(Constraints(min_length=c.min_length, max_length=c.max_length))
+        return st.dictionaries(keys, values, max_size=min(limit, MAX_DRAWN_ITEMS))
     if dataclasses.is_dataclass(annotation):
         return _instances(annotation, forced=frozenset())
     raise TypeError(f"no strategy for {annotation!r}")
@@ -302,6 +307,24 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "offer_id": "of-1",
         "reason": "consent_revoked",
         "withdrawn_at": T,
+    },
+    "product_update": {
+        "type": "product_update",
+        "schema_version": "1.0",
+        "event_id": "u-1",
+        "event_time": T,
+        "channel": "web",
+        "product_id": "p-1",
+        "title": "Rain jacket",
+        "price": 49.5,
+        "currency": "EUR",
+        "category": "apparel.jacket",
+        "brand": "Acme",
+        "in_stock": True,
+        "url": "/p/rain-jacket",
+        "image": "https://img.example.com/p-1.jpg",
+        "attributes": {"colour": "red", "size": "M"},
+        "withdrawn": False,
     },
     "dead_letter": {
         "type": "dead_letter",

@@ -10,7 +10,16 @@ from typing import Any
 import orjson
 import pytest
 from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode, decode_object, encode
-from insession.schemas.events import CONTRACTS, OrderLine, PageView, Purchase
+from insession.schemas.events import (
+    CONTRACTS,
+    MAX_ATTRIBUTES,
+    Event,
+    OrderLine,
+    PageView,
+    ProductUpdate,
+    Purchase,
+    Stamped,
+)
 from insession.schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
 from tests.schemas.strategies import DROP, EXAMPLES, T, message
@@ -579,3 +588,88 @@ def test_not_allowed_detail_is_truncated() -> None:
 def test_rejection_str_without_a_field() -> None:
     assert str(Rejection("empty", None, "message is empty")) == "message is empty"
     assert str(Rejection("too_long", "a.b", "too long")) == "a.b: too long"
+
+
+# --- product_update: the catalogue feed -------------------------------------------------------
+
+
+def test_a_product_update_names_no_shopper_and_states_only_what_it_carries() -> None:
+    update = decode(raw(message("product_update")))
+    assert isinstance(update, ProductUpdate) and not isinstance(update, Event)
+    assert isinstance(update, Stamped) and update.partition_key() == "p-1"
+    assert update.attributes == {"colour": "red", "size": "M"}
+    # A stock change alone: the rest is not stated (None), the channel defaults to "other".
+    only_stock = message("product_update", in_stock=False, channel=DROP, withdrawn=DROP)
+    for name in ("title", "price", "currency", "category", "brand", "url", "image", "attributes"):
+        only_stock.pop(name)
+    small = decode(raw(only_stock))
+    assert isinstance(small, ProductUpdate)
+    assert (small.channel, small.in_stock, small.withdrawn, small.price, small.attributes) == (
+        "other",
+        False,
+        None,
+        None,
+        None,
+    )
+    # Shopper fields on it are unknown fields: ignored, never a customer.
+    assert decode(raw(message("product_update", customer_id="c-1"))) == update
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason", "field", "detail"),
+    [
+        ({"product_id": DROP}, "missing_field", "product_id", "is required"),
+        ({"price": -1}, "out_of_range", "price", "-1 is below the minimum 0"),
+        ({"in_stock": "yes"}, "wrong_type", "in_stock", "expected true or false, got str"),
+        ({"withdrawn": 1}, "wrong_type", "withdrawn", "expected true or false, got int"),
+        ({"title": ""}, "too_short", "title", "must have at least 1 character"),
+        ({"attributes": ["red"]}, "wrong_type", "attributes", "expected an object, got list"),
+        (
+            {"attributes": {"colour": 5}},
+            "wrong_type",
+            "attributes.colour",
+            "expected a string, got int",
+        ),
+        (
+            {"attributes": {"size": "M", "colour": None}},
+            "wrong_type",
+            "attributes.colour",
+            "expected a string, got null",
+        ),
+        (
+            {"attributes": {"material": "m" * 129}},
+            "too_long",
+            "attributes.material",
+            "has 129 characters, at most 128 allowed",
+        ),
+        (
+            {"attributes": {"k" * 65: "x"}},
+            "too_long",
+            "attributes",
+            f"key {'k' * 40!r} has 65 characters, at most 64 allowed",
+        ),
+        (
+            {"attributes": {"": "x"}},
+            "too_short",
+            "attributes",
+            "keys must have at least 1 character",
+        ),
+        (
+            {"attributes": {f"a{n}": "x" for n in range(MAX_ATTRIBUTES + 1)}},
+            "too_long",
+            "attributes",
+            f"has {MAX_ATTRIBUTES + 1} entries, at most {MAX_ATTRIBUTES} allowed",
+        ),
+    ],
+)
+def test_a_bad_product_update_is_rejected_naming_the_field(
+    changes: dict[str, Any], reason: str, field: str, detail: str
+) -> None:
+    result = rejected(decode(raw(message("product_update", **changes))), reason, field)
+    assert result.detail == detail
+
+
+def test_attributes_at_their_limits_are_accepted() -> None:
+    attributes = {f"{n:064d}": "v" * 128 for n in range(MAX_ATTRIBUTES)}
+    update = decode(raw(message("product_update", attributes=attributes)))
+    assert isinstance(update, ProductUpdate) and update.attributes == attributes

@@ -43,9 +43,12 @@ _SEGMENT = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)((?:\[[0-9]+\])*)")
 
 
 def is_field_path(cls: type, path: str) -> bool:
-    """Whether `path` (like `lines[1].product_id`) names a field, list or item of `cls`."""
+    """Whether `path` (like `lines[1].product_id`) names a field, list or item of `cls`; in a
+    map (`attributes.colour`), all that follows the map's name and a dot is a key."""
     annotation: Any = cls
-    for segment in path.split("."):
+    rest = path
+    while True:
+        segment, dot, rest = rest.partition(".")
         match = _SEGMENT.fullmatch(segment)
         if match is None or not dataclasses.is_dataclass(annotation):
             return False
@@ -57,13 +60,21 @@ def is_field_path(cls: type, path: str) -> bool:
             if typing.get_origin(annotation) is not tuple:
                 return False
             annotation = typing.get_args(annotation)[0]
-    return True
+        if not dot:
+            return True
+        if typing.get_origin(annotation) is dict:
+            return bool(rest) and not match[2]
 
 
 def test_is_field_path() -> None:
     purchase = CONTRACTS["purchase"]
     for good in ("type", "lines", "lines[0]", "lines[12].product_id", "customer_id"):
         assert is_field_path(purchase, good), good
+    update = CONTRACTS["product_update"]
+    for good in ("attributes", "attributes.colour", "attributes.a.b[0]"):
+        assert is_field_path(update, good), good
+    for bad in ("attributes.", "attributes[0]", "attributes[0].colour", "title.x"):
+        assert not is_field_path(update, bad), bad
     for bad in (
         "",
         "line",
@@ -240,7 +251,7 @@ def accepted_kinds(annotation: Any) -> set[str]:
         return {"integer", "number"}
     if typing.get_origin(annotation) is tuple:
         return {"array"}
-    assert dataclasses.is_dataclass(annotation), annotation
+    assert typing.get_origin(annotation) is dict or dataclasses.is_dataclass(annotation)
     return {"object"}
 
 
@@ -253,6 +264,8 @@ class Slot:
     key: Any
     annotation: Any
     required: bool
+    item: bool = False
+    """A list's item or a map's value (where null is a wrong type, not "absent")."""
 
 
 def slots(cls: type, obj: dict[str, Any], prefix: str = "") -> Iterator[Slot]:
@@ -265,9 +278,13 @@ def slots(cls: type, obj: dict[str, Any], prefix: str = "") -> Iterator[Slot]:
         if typing.get_origin(f.annotation) is tuple and isinstance(value, list):
             item_type = typing.get_args(f.annotation)[0]
             for i, item in enumerate(value):
-                yield Slot(f"{path}[{i}]", value, i, item_type, True)
+                yield Slot(f"{path}[{i}]", value, i, item_type, True, item=True)
                 if dataclasses.is_dataclass(item_type) and isinstance(item, dict):
                     yield from slots(item_type, item, f"{path}[{i}].")
+        if typing.get_origin(f.annotation) is dict and isinstance(value, dict):
+            value_type = typing.get_args(f.annotation)[1]
+            for key in value:
+                yield Slot(f"{path}.{key}", value, key, value_type, True, item=True)
 
 
 @FAST
@@ -284,8 +301,8 @@ def test_wrongly_typed_field_is_named(event: Contract, data: st.DataObject) -> N
         expected = ("unknown_type", "type")
     elif slot.path == "schema_version":
         expected = ("unsupported_version", "schema_version")
-    elif kind == "null" and isinstance(slot.key, int):
-        expected = ("wrong_type", slot.path)  # a list item cannot be null
+    elif kind == "null" and slot.item:
+        expected = ("wrong_type", slot.path)  # a list item or a map value cannot be null
     elif kind == "null" and not slot.required:
         return  # null means "absent": accepted, or a cross-field rule now fails
     elif kind == "null":

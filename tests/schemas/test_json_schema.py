@@ -118,6 +118,22 @@ def test_document_details() -> None:
     assert SCHEMAS["consent"]["properties"]["granted"]["type"] == "boolean"
 
 
+def test_a_product_update_document_describes_the_attributes_map() -> None:
+    update = SCHEMAS["product_update"]
+    assert update["required"] == ["type", "schema_version", "event_id", "event_time", "product_id"]
+    assert "allOf" not in update, "no shopper rule: a product update names no customer"
+    assert "customer_id" not in update["properties"]
+    assert update["properties"]["attributes"] == {
+        "type": ["object", "null"],
+        "maxProperties": 20,
+        "propertyNames": {"minLength": 1, "maxLength": 64},
+        "additionalProperties": {"type": "string", "maxLength": 128},
+        "default": None,
+        "description": update["properties"]["attributes"]["description"],
+    }
+    assert update["properties"]["channel"]["default"] == "other"
+
+
 def test_cross_field_rules_are_in_the_documents() -> None:
     assert "allOf" not in SCHEMAS["dead_letter"]
     [rule] = SCHEMAS["page_view"]["allOf"]
@@ -293,6 +309,21 @@ INVALID: list[tuple[str, str, dict[str, Any], str]] = [
     bad("empty event_id", "page_view", "too_short", event_id=""),
     bad("short currency", "cart_add", "too_short", currency="EU"),
     bad("empty product id item", "social_post", "too_short", product_ids=[""]),
+    # the catalogue feed's free attributes
+    bad("attributes as list", "product_update", "wrong_type", attributes=["red"]),
+    bad("attribute as number", "product_update", "wrong_type", attributes={"colour": 5}),
+    bad("attribute null", "product_update", "wrong_type", attributes={"colour": None}),
+    bad("long attribute", "product_update", "too_long", attributes={"colour": "r" * 129}),
+    bad("long attribute name", "product_update", "too_long", attributes={"k" * 65: "x"}),
+    bad("empty attribute name", "product_update", "too_short", attributes={"": "x"}),
+    bad(
+        "too many attributes",
+        "product_update",
+        "too_long",
+        attributes={f"a{n}": "x" for n in range(21)},
+    ),
+    bad("stock as string", "product_update", "wrong_type", in_stock="yes"),
+    bad("update without product", "product_update", "missing_field", product_id=DROP),
 ]
 
 
