@@ -1,0 +1,28 @@
+"""Item-to-item knowledge learned online from the event stream, bounded in memory.
+
+`ItemKnowledge` (in `knowledge`) is the interface; `Bounds` and `Scoring` (in `parameters`) its
+settings; `state` and `strategies` hold what it keeps and how each strategy scores.
+"""
+
+from insession.models.items.knowledge import (
+    KINDS,
+    STRATEGIES,
+    ItemKnowledge,
+    Kind,
+    Recommendation,
+    Sizes,
+    Strategy,
+)
+from insession.models.items.parameters import Bounds, Scoring
+
+__all__ = [
+    "KINDS",
+    "STRATEGIES",
+    "Bounds",
+    "ItemKnowledge",
+    "Kind",
+    "Recommendation",
+    "Scoring",
+    "Sizes",
+    "Strategy",
+]
