@@ -18,8 +18,9 @@ from pathlib import Path
 import orjson
 import pytest
 import redis
-from insession.schemas.codec import decode
-from insession.schemas.events import DeadLetter, Event, Offer, OfferFeedback, Search
+from confluent_kafka import Producer
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import STREAM_OF, DeadLetter, Event, Offer, OfferFeedback, Search
 
 from insession.connectors.recording import write_recording
 from insession.connectors.redis_mirror import MirrorLayout
@@ -164,10 +165,41 @@ def test_a_flow_resumed_from_its_snapshots_closes_no_window_early(
     assert _updates(redis_client, redis_prefix) == 1, "only the answered decision closed"
 
 
-def _shuffled_within(events: list[Event], spread_ms: int, seed: int) -> list[Event]:
-    """Arrival order as a real shop's producers make it: each event up to `spread_ms` late."""
+def _in_real_time(events: list[Event], start_ms: int, span_ms: int) -> list[Event]:
+    """The events moved to `span_ms` of wall time from `start_ms`, in the same order and at
+    distinct milliseconds (ties would be broken by source position, which differs between a
+    recording and the topics): a live shop's traffic, dated close to the clock it is sent by."""
+    first, last = events[0].event_time, events[-1].event_time
+    scale = span_ms / max(1, last - first)
+    moved: list[Event] = []
+    at = start_ms - 1
+    for event in events:
+        at = max(at + 1, start_ms + int((event.event_time - first) * scale))
+        moved.append(dataclasses.replace(event, event_time=at))
+    return moved
+
+
+def _send_late(settings: Settings, events: list[Event], spread_ms: int, seed: int) -> None:
+    """Each event sent at its own time plus up to `spread_ms`, as producers with network and
+    retry delays send: arrival order differs from event order by up to `spread_ms`."""
     rng = random.Random(seed)
-    return sorted(events, key=lambda e: e.event_time + rng.uniform(0, spread_ms))
+    due = sorted(((e.event_time + rng.uniform(0, spread_ms), e) for e in events), key=_first)
+    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
+    for at_ms, event in due:
+        wait_s = at_ms / 1000 - time.time()
+        if wait_s > 0:
+            time.sleep(wait_s)
+        producer.produce(
+            settings.topic(STREAM_OF[event.type]),
+            encode(event),
+            key=(event.partition_key() or "").encode(),
+        )
+        producer.poll(0)
+    assert producer.flush(30) == 0
+
+
+def _first(pair: tuple[float, Event]) -> float:
+    return pair[0]
 
 
 def _by_topic(events: list[Event]) -> list[Event]:
@@ -234,7 +266,7 @@ def test_live_caught_up_and_replayed_the_same_events_give_the_same_state(
     redis_prefix: str,
     tmp_path: Path,
 ) -> None:
-    events = sorted(
+    simulated = sorted(
         (
             e
             for e in simulate(SimulationConfig(seed=11, customers=25, days=1.0))
@@ -242,7 +274,11 @@ def test_live_caught_up_and_replayed_the_same_events_give_the_same_state(
         ),
         key=lambda e: e.event_time,
     )
-    assert len(events) > 300
+    assert len(simulated) > 300
+    # A simulated day played in 12 s from half a minute from now, so that the live run can
+    # send each event at its own time (event time and wall clock run together).
+    live_from_ms = int(time.time() * 1000) + 30_000
+    events = _in_real_time(simulated, live_from_ms, 12_000)
 
     recording = tmp_path / "events.jsonl"
     write_recording(recording, events)
@@ -250,7 +286,7 @@ def test_live_caught_up_and_replayed_the_same_events_give_the_same_state(
     replayed = _settled(redis_client, f"{redis_prefix}replay:", quiet_s=0.5)
     assert len(replayed) >= 25
 
-    # Live: read as it is sent, each event up to 1.5 s of event time late; the flow waits 3 s.
+    # Live: read as it is sent, each event up to 1.5 s late; the flow waits 3 s for them.
     live_settings = dataclasses.replace(flow_settings, redis_prefix=f"{redis_prefix}live:")
     live = RunningFlow(
         live_settings,
@@ -259,9 +295,9 @@ def test_live_caught_up_and_replayed_the_same_events_give_the_same_state(
     )
     live.start()
     try:
-        produce(live_settings, _shuffled_within(events, 1_500, seed=1), 4_000)
+        _send_late(live_settings, events, 1_500, seed=1)
         # The stream moves on, past the lateness of the last events.
-        produce(live_settings, _struggle("sentinel", events[-1].event_time + HOUR_MS), 100)
+        produce(live_settings, _struggle("sentinel", events[-1].event_time + 60_000), 100)
         got = _settled(redis_client, f"{redis_prefix}live:")
         got.pop("sentinel", None)
         assert _differences(got, replayed) == []
