@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
@@ -113,3 +114,25 @@ class TopicProducer:
 
 def _describe(error: object) -> str:
     return error.str() if isinstance(error, KafkaError) else str(error)
+
+
+@dataclass(frozen=True, slots=True)
+class TopicTarget:
+    """Where a sink produces and how: every Kafka sink of the flow is built from one, and
+    each worker's partition of the sink makes its producer from it."""
+
+    bootstrap_servers: str
+    topic: str
+    durable: bool = False
+    """Each batch waits for the broker's ack (recovery on): a snapshot never covers what is
+    still in the producer's buffer."""
+    on_error: Callable[[str], None] | None = None
+    max_message_bytes: int = DEFAULT_MAX_BYTES
+
+    def producer(self) -> TopicProducer:
+        return TopicProducer(
+            self.bootstrap_servers,
+            self.topic,
+            max_message_bytes=self.max_message_bytes,
+            on_error=self.on_error,
+        )

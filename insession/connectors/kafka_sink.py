@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
-from insession.connectors.kafka_producer import TopicProducer
-from insession.schemas.codec import DEFAULT_MAX_BYTES, encode
+from insession.connectors.kafka_producer import TopicProducer, TopicTarget
+from insession.schemas.codec import encode
 from insession.schemas.events import Contract
 
 
@@ -39,28 +39,9 @@ class ContractKafkaSink(DynamicSink[Contract]):
     Kafka refuses is counted in `on_error(topic)` and logged, never raised (`TopicProducer`).
     """
 
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        key: Callable[[Contract], str | None],
-        *,
-        durable: bool = False,
-        on_error: Callable[[str], None] | None = None,
-        max_message_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
+    def __init__(self, target: TopicTarget, key: Callable[[Contract], str | None]) -> None:
+        self.target = target
         self.key = key
-        self.durable = durable
-        self.on_error = on_error
-        self.max_message_bytes = max_message_bytes
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _KafkaPartition:
-        producer = TopicProducer(
-            self.bootstrap_servers,
-            self.topic,
-            max_message_bytes=self.max_message_bytes,
-            on_error=self.on_error,
-        )
-        return _KafkaPartition(producer, self.key, self.durable)
+        return _KafkaPartition(self.target.producer(), self.key, self.target.durable)

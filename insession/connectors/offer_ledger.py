@@ -31,8 +31,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from insession import keys
 from insession.connectors.breaker import Breaker
-from insession.connectors.kafka_producer import TopicProducer
-from insession.schemas.codec import DEFAULT_MAX_BYTES, encode
+from insession.connectors.kafka_producer import TopicProducer, TopicTarget
+from insession.schemas.codec import encode
 from insession.schemas.events import Event, Offer, OfferWithdrawal
 
 
@@ -137,28 +137,9 @@ class LedgerOffersSink(DynamicSink[Offer | OfferWithdrawal]):
     """Offers (and their withdrawals) to Kafka keyed by customer or device, each offer id with
     one content only."""
 
-    def __init__(
-        self,
-        bootstrap_servers: str,
-        topic: str,
-        ledger: Callable[[], OfferLedger],
-        *,
-        durable: bool = False,
-        on_error: Callable[[str], None] | None = None,
-        max_message_bytes: int = DEFAULT_MAX_BYTES,
-    ) -> None:
-        self.bootstrap_servers = bootstrap_servers
-        self.topic = topic
+    def __init__(self, target: TopicTarget, ledger: Callable[[], OfferLedger]) -> None:
+        self.target = target
         self.ledger = ledger
-        self.durable = durable
-        self.on_error = on_error
-        self.max_message_bytes = max_message_bytes
 
     def build(self, step_id: str, worker_index: int, worker_count: int) -> _LedgerPartition:
-        producer = TopicProducer(
-            self.bootstrap_servers,
-            self.topic,
-            max_message_bytes=self.max_message_bytes,
-            on_error=self.on_error,
-        )
-        return _LedgerPartition(producer, self.ledger(), self.durable)
+        return _LedgerPartition(self.target.producer(), self.ledger(), self.target.durable)

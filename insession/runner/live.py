@@ -10,6 +10,7 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_STORED
 
 from insession.connectors.files import CallbackSink
 from insession.connectors.kafka_admin import consumer_limits
+from insession.connectors.kafka_producer import TopicTarget
 from insession.connectors.kafka_sink import ContractKafkaSink
 from insession.connectors.kafka_source import LiveKafkaSource
 from insession.connectors.model_store import (
@@ -113,34 +114,22 @@ def kafka_flow(
         commit_delay_s=commit_delay_s(settings),
     )
 
-    outputs = FlowOutputs(
-        offers=(
-            LedgerOffersSink(
-                settings.bootstrap_servers,
-                settings.topic("offers"),
-                partial(offer_ledger, settings, engine),
-                durable=durable,
-                on_error=produce_error,
-                max_message_bytes=settings.max_message_bytes,
-            )
-            if mirror
-            else ContractKafkaSink(
-                settings.bootstrap_servers,
-                settings.topic("offers"),
-                partial(_customer_key, settings.key_secret),
-                durable=durable,
-                on_error=produce_error,
-                max_message_bytes=settings.max_message_bytes,
-            )
-        ),
-        dead_letters=ContractKafkaSink(
+    def target(stream: str) -> TopicTarget:
+        return TopicTarget(
             settings.bootstrap_servers,
-            settings.topic("dead_letter"),
-            lambda _: None,
+            settings.topic(stream),
             durable=durable,
             on_error=produce_error,
             max_message_bytes=settings.max_message_bytes,
+        )
+
+    outputs = FlowOutputs(
+        offers=(
+            LedgerOffersSink(target("offers"), partial(offer_ledger, settings, engine))
+            if mirror
+            else ContractKafkaSink(target("offers"), partial(_customer_key, settings.key_secret))
         ),
+        dead_letters=ContractKafkaSink(target("dead_letter"), lambda _: None),
         mirror=mirror_sink(settings, engine, tap) if mirror else None,
         outcomes=_outcome_watchers(tap, scrubber),
         model=ModelPublishSink(engine.model) if mirror else None,
