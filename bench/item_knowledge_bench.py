@@ -12,21 +12,29 @@ decoded events bring them. For each N, with the default `Bounds` (1M items, 200k
   the build, per item kept, are the memory cost (ids, states, index, rules, sessions);
 - update: 100,000 more events, each timed alone (tracemalloc off);
 - top-20: 2,000 sessions of 1-5 events from fresh traffic, each `recommend`ed alone per
-  strategy (the session is not observed: a query, as a page view would make it).
+  strategy (the session is not observed: a query, as a page view would make it);
+- baseline: `blended` and `viewed_together` again with the scoring of `BASELINE` (the
+  defaults before `query_items`, sample 500, 100 neighbours), each query timed under both
+  in turn (alternating which goes first), and the ratio baseline / defaults, so that the
+  machine's load affects both alike.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import tracemalloc
 from collections.abc import Iterator
 
 import numpy as np
-from insession.models.items import ItemKnowledge, Kind, Strategy
+from insession.models.items import ItemKnowledge, Kind, Scoring, Strategy
 
 KINDS: tuple[Kind, ...] = ("view", "cart", "purchase")
 TIMED: tuple[Strategy, ...] = ("blended", "viewed_together", "clicked_next", "trending")
+COMPARED: tuple[Strategy, ...] = ("blended", "viewed_together")
+BASELINE = {"query_items": 200, "sample_size": 500, "neighbours": 100}
+"""The scoring the defaults are compared with (the whole session: `events_per_session`)."""
 
 
 class Traffic:
@@ -116,7 +124,7 @@ def bench(catalogue: int, events_per_item: int, seed: int) -> None:
             knowledge.recommend(query, 20, strategy=strategy)
             spent.append((clock() - before) / 1_000)
         timings[strategy] = spent
-
+    compared = {strategy: compare(knowledge, queries, strategy) for strategy in COMPARED}
     print(
         f"\n## {catalogue:,} items in the catalogue, {events:,} events "
         f"(built in {build:.0f} s under tracemalloc)\n"
@@ -131,6 +139,41 @@ def bench(catalogue: int, events_per_item: int, seed: int) -> None:
     )
     for strategy, spent in timings.items():
         print(f"{'top-20 ' + strategy:<24} {percentiles(spent)}")
+    print(f"\nbaseline scoring {BASELINE} against the defaults, interleaved:")
+    for strategy, (baseline, defaults) in compared.items():
+        print(f"{'baseline ' + strategy:<24} {percentiles(baseline)}")
+        print(f"{'defaults ' + strategy:<24} {percentiles(defaults)}")
+        ratios = [
+            a / b
+            for a, b in zip(
+                np.percentile(baseline, [50, 90, 99]),
+                np.percentile(defaults, [50, 90, 99]),
+                strict=True,
+            )
+        ]
+        print(
+            f"{'ratio ' + strategy:<24} {sum(baseline) / sum(defaults):7.2f} "
+            + " ".join(f"{r:7.2f}" for r in ratios)
+        )
+
+
+def compare(
+    knowledge: ItemKnowledge, queries: list[list[str]], strategy: Strategy
+) -> tuple[list[float], list[float]]:
+    """µs per query under the `BASELINE` scoring and under the defaults, each query timed
+    under both in turn, the order alternating."""
+    defaults = knowledge.scoring
+    baseline = dataclasses.replace(defaults, **BASELINE)
+    spent: dict[Scoring, list[float]] = {baseline: [], defaults: []}
+    clock = time.perf_counter_ns
+    for at, query in enumerate(queries):
+        for scoring in (baseline, defaults) if at % 2 else (defaults, baseline):
+            knowledge.scoring = scoring
+            before = clock()
+            knowledge.recommend(query, 20, strategy=strategy)
+            spent[scoring].append((clock() - before) / 1_000)
+    knowledge.scoring = defaults
+    return spent[baseline], spent[defaults]
 
 
 def main() -> None:

@@ -33,6 +33,9 @@ X = TypeVar("X")
 W = TypeVar("W")
 
 Step = Callable[[S | None, X], tuple[S | None, list[W]]]
+Finish = Callable[[S | None, list[W]], list[W]]
+"""Called with a key's state and what one release of its items emitted: work done once per
+batch instead of once per item (e.g. the person's shelf after their last product event)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +99,10 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         strict: bool,
         timer: Timer[S, X, W] | None = None,
         watermarked: Watermarked[X] | None = None,
+        finish: Finish | None = None,
     ) -> None:
         self.epoch_key = epoch_key
+        self.finish = finish
         self.strict = strict
         self.timer = timer
         self.step = step
@@ -118,6 +123,8 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
                 self.state, emitted = self.step(self.state, item)
                 out.extend(emitted)
         self.held_since.clear()
+        if out and self.finish is not None:
+            out = self.finish(self.state, out)
         return out, self._keep()
 
     def _keep(self) -> bool:
@@ -153,6 +160,8 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         for item in sorted(ready, key=self.sort_key):
             self.state, emitted = self.step(self.state, item)
             out.extend(emitted)
+        if out and self.finish is not None:
+            out = self.finish(self.state, out)
         return out
 
     def _earliest_held(self, marks: Watermarked[X]) -> int | None:
@@ -257,6 +266,7 @@ def ordered_stateful(
     strict: bool = True,
     timer: Timer[Any, X, W] | None = None,
     watermarked: Watermarked[X] | None = None,
+    finish: Finish | None = None,
 ) -> KeyedStream[W]:
     """Like `op.stateful_flat_map`, but each key sees its items sorted by `sort_key` per epoch.
 
@@ -266,7 +276,8 @@ def ordered_stateful(
     wall-clock time even if no later item arrives for the key; leave it None where outputs
     must not depend on timing. `timer` gives each key's state a clock (see `Timer`).
     `watermarked` (live flows) holds items until the stream's watermark passes them instead,
-    and fires the timer on that watermark (see `Watermarked`).
+    and fires the timer on that watermark (see `Watermarked`). `finish` sees what each
+    release of a key's items emitted (see `Finish`).
     """
     stamped: Stream[tuple[str, X]] = op.inspect_debug("epoch", up, _stamp_epoch)
     epoch_key = epoch_key_for(step_id)
@@ -274,6 +285,6 @@ def ordered_stateful(
         "ordered",
         stamped,
         lambda resume: _EpochSorted(
-            epoch_key, step, sort_key, resume, flush_after, strict, timer, watermarked
+            epoch_key, step, sort_key, resume, flush_after, strict, timer, watermarked, finish
         ),
     )

@@ -25,7 +25,14 @@ from bytewax.inputs import Source
 from bytewax.outputs import Sink
 from insession.flows.learning import learn
 from insession.flows.ordering import Timer, Watermarked, ordered_stateful
-from insession.operators.customer_step import Outcome, apply_routed, close_windows, next_window_end
+from insession.models.items import Observation
+from insession.operators.customer_step import (
+    Outcome,
+    apply_routed,
+    close_windows,
+    next_window_end,
+    shelve,
+)
 from insession.operators.device_links import is_link_event, record_links
 from insession.operators.event_clock import EventClock, HeldBack
 from insession.operators.identity import DEFAULT_TRUST, IdentityTrust, stitch_identity
@@ -76,6 +83,9 @@ class FlowOutputs:
     mirror: Sink[Outcome] | None = None
     outcomes: Sink[Outcome] | None = None
     model: Sink[ArmUpdate] | None = None
+    items: Sink[Observation] | None = None
+    """What the flow's events taught the item knowledge, for the other processes
+    (`insession.connectors.item_log`)."""
 
 
 def _is_decoded(item: Routed | FeedItem | DeadLetter) -> bool:
@@ -88,10 +98,6 @@ def _is_routed(item: Routed | FeedItem | DeadLetter) -> bool:
 
 def _learn_update(store: ProductStore, _step: str, item: FeedItem) -> None:
     store.learn_update(item.event)
-
-
-def _learn_products(store: ProductStore, _step: str, item: Routed) -> None:
-    store.learn_event(item.event)
 
 
 def _link_copy(item: Routed) -> Routed | None:
@@ -109,6 +115,10 @@ def _offer_messages(outcome: Outcome) -> list[Offer | OfferWithdrawal]:
     if outcome.offer is not None:
         messages.append(outcome.offer)
     return messages
+
+
+def _observations_of(outcome: Outcome) -> tuple[Observation, ...]:
+    return outcome.observations
 
 
 def _tick_clock(clock: EventClock, _step: str, item: Routed | FeedItem) -> None:
@@ -148,10 +158,10 @@ def build_flow(
     if taps is not None:
         op.inspect("count_in", valid.trues, taps.event_in)
     # Product updates name no shopper: they teach the process's product store, and nothing
-    # keyed by person or device sees them. Shoppers' events teach it what they show too.
+    # keyed by person or device sees them. Shoppers' events teach it what they show too, in
+    # the customer step (`Personaliser.handle`).
     shoppers = op.branch("shoppers", valid.trues, _is_routed)
     op.inspect("products", shoppers.falses, partial(_learn_update, engine.products))
-    op.inspect("product_facts", shoppers.trues, partial(_learn_products, engine.products))
     events = shoppers.trues
 
     # Live, each ordered step waits for the watermark and for what the step before it holds.
@@ -194,14 +204,17 @@ def build_flow(
 
     by_person = op.key_on("by_person", people, person_key)
     windows = Timer(next_window_end, partial(close_windows, engine), event_time)
+    # Each person's shelf is computed once per release of their events, after the last
+    # product event: what the mirror writes of them (their latest) is the same, for less.
     decided = ordered_stateful(
         "customer",
         by_person,
-        partial(apply_routed, engine),
+        partial(apply_routed, engine, shelve=False),
         sort_key,
         strict=live is None,
         timer=windows if engine.model.learns else None,
         watermarked=at_people,
+        finish=partial(shelve, engine),
     )
     outcomes: Stream[Outcome] = op.map("outcomes", decided, _value)
     op.output("offers", op.flat_map("offer_messages", outcomes, _offer_messages), outputs.offers)
@@ -209,6 +222,9 @@ def build_flow(
         op.output("mirror", outcomes, outputs.mirror)
     if outputs.outcomes is not None:
         op.output("outcomes_out", outcomes, outputs.outcomes)
+    if outputs.items is not None:
+        observed = op.flat_map("observations", outcomes, _observations_of)
+        op.output("items_out", observed, outputs.items)
     if engine.model.learns:
         updates = learn("learn", outcomes, engine.model)
         if outputs.model is not None:

@@ -45,6 +45,11 @@ def offers_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}offers:{person_key(person, secret)}"
 
 
+def recs_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Redis key of the person's "for you" shelf (JSON list of recommended items)."""
+    return f"{prefix}recs:{person_key(person, secret)}"
+
+
 def ledger_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
     """Redis key of the person's offer-ledger index (offer ids by expiry, a sorted set)."""
     return f"{prefix}ledger:{person_key(person, secret)}"

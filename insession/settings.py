@@ -62,6 +62,13 @@ class Settings:
     """A JSON file the model is restored from at start and saved to at the end of a replay."""
     decision_budget_us: float = 0.0
     """A decision whose model call takes longer gets the catalogue's fallback offer (0: none)."""
+    recommendations: bool = True
+    """Learn item-to-item knowledge from the stream, keep shelves and fill strategy offers
+    (`operators.recommendations`); off: product offers show only fixed items."""
+    assume_consent: bool = False
+    """Treat people who never sent a consent event as consenting to personalisation. Only
+    for the public data sets, whose terms allow it (`insession replay --datasets-consent`);
+    never for real shoppers. An explicit revoke still wins."""
     recovery_dir: str = ""
     """Where `insession run` keeps Bytewax snapshots to resume from after a crash."""
     consumer_group: str = "insession"
@@ -120,7 +127,7 @@ class Settings:
             if isinstance(default, Path):
                 kwargs[name] = Path(value).expanduser()
             elif isinstance(default, bool):
-                raise ValueError(f"setting {name}: boolean settings are not supported")
+                kwargs[name] = _to_bool(name, value)
             elif isinstance(default, int):
                 kwargs[name] = _to_int(name, value)
             elif isinstance(default, float):
@@ -135,6 +142,18 @@ class Settings:
             else:
                 kwargs[name] = str(value)
         return cls(**kwargs)
+
+
+def _to_bool(name: str, value: Any) -> bool:
+    """A TOML boolean, or true/false, yes/no, on/off, 1/0 from the environment."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"setting {name}: {value!r} is not a boolean (true or false)")
 
 
 def _to_int(name: str, value: Any) -> int:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
+from insession.models.items import Observation, Recommendation
 from insession.operators.decide import Decision
 from insession.operators.feedback_join import LearningExample
 from insession.operators.personalise import Personaliser
@@ -39,10 +41,14 @@ class Outcome:
     """Offers the event took back (a consent revoke), for the offers output and the mirror."""
     duplicate: bool = False
     """The event was a redelivery, dropped: nothing changed."""
+    observations: tuple[Observation, ...] = ()
+    """What the event taught the item knowledge (for processes that share it)."""
+    shelf: tuple[Recommendation, ...] | None = None
+    """The person's "for you" shelf when the event changed it (None: unchanged)."""
 
 
 def apply_routed(
-    engine: Personaliser, state: CustomerState | None, item: Routed
+    engine: Personaliser, state: CustomerState | None, item: Routed, *, shelve: bool = True
 ) -> tuple[CustomerState | None, list[Outcome]]:
     """Update the person's state with the event; decide unless it is a replayed past event.
 
@@ -51,17 +57,30 @@ def apply_routed(
     are dropped: their context must not be learned from. An event the person already sent
     (same `event_id`, `operators.duplicates`) changes nothing; the check comes after the
     erasure and the forget, which must act whatever was seen before (the forget carries the
-    device's last event again).
+    device's last event again). `shelve` False leaves a product event's shelf due, for
+    `shelve` to compute once after a batch of the person's events.
     """
     event = item.event
     if isinstance(event, ErasureRequest):
-        return None, [Outcome(item.person, event.type, event.event_time, erased=True)]
+        forgot = engine.forget_items(state) if state is not None else ()
+        return None, [
+            Outcome(item.person, event.type, event.event_time, erased=True, observations=forgot)
+        ]
     if item.forget:
         # Feedback to the device's offers now reaches the customer, who never made them:
-        # they close now with the default outcome.
+        # they close now with the default outcome. The device's sessions leave the item
+        # knowledge: its history is learned again as the customer's (replayed events).
         closed = engine.close_expired(state, None) if state is not None else []
+        forgot = engine.forget_items(state) if state is not None else ()
         return None, [
-            Outcome(item.person, event.type, event.event_time, erased=True, examples=tuple(closed))
+            Outcome(
+                item.person,
+                event.type,
+                event.event_time,
+                erased=True,
+                examples=tuple(closed),
+                observations=forgot,
+            )
         ]
     if state is None:
         state = CustomerState(person=item.person)
@@ -74,14 +93,15 @@ def apply_routed(
             )
         ]
     withdrawals: list[OfferWithdrawal] = []
+    shelf = None
     if item.replayed:
-        engine.apply_only(state, event)
+        observations = engine.apply_only(state, event)
         decision = Decision(None, "replayed")
         examples: list[LearningExample] = []
         seconds = 0.0
     else:
         started = time.perf_counter()
-        decision = engine.on_event(state, event)
+        decision, observations, shelf = engine.handle(state, event, shelve=shelve)
         seconds = time.perf_counter() - started
         examples = engine.close_decisions(state, event, decision)
         withdrawals = engine.follow_offers(state, event, decision.offer)
@@ -97,8 +117,25 @@ def apply_routed(
             candidates=decision.candidates,
             seconds=seconds,
             withdrawals=tuple(withdrawals),
+            observations=observations,
+            shelf=shelf,
         )
     ]
+
+
+def shelve(
+    engine: Personaliser, state: CustomerState | None, outcomes: list[Outcome]
+) -> list[Outcome]:
+    """After a batch of one person's events: their shelf, if a product event left it due,
+    goes with the batch's last outcome that carries their state (for the mirror)."""
+    if state is None or not state.shelf_due:
+        return outcomes
+    shelf = engine.refresh_shelf(state)
+    for at in range(len(outcomes) - 1, -1, -1):
+        if outcomes[at].state is not None:
+            outcomes[at] = dataclasses.replace(outcomes[at], shelf=shelf)
+            break
+    return outcomes
 
 
 def close_windows(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from insession.models.policy import Policy
@@ -19,6 +20,10 @@ from insession.schemas.events import Event, Offer
 from insession.schemas.features import Features
 
 POLICY_EXEMPT_KINDS = frozenset({"service_recovery"})
+
+ItemFiller = Callable[[CatalogueOffer], tuple[tuple[str, ...], tuple[str, ...]]]
+"""The items a product offer shows to this shopper now, and the reason codes saying where
+they came from (`strategy:<name>`, `seed:<product>`); no items: the offer is not made."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +75,19 @@ def contact_block(state: CustomerState, catalogue: Catalogue, now: int) -> str |
 
 
 def ineligibility(
-    offer: CatalogueOffer, scenario: str, state: CustomerState, now: int
+    offer: CatalogueOffer,
+    scenario: str,
+    state: CustomerState,
+    now: int,
+    consented: bool | None = None,
 ) -> str | None:
-    """Why this offer may not be made to this customer now, if it may not."""
+    """Why this offer may not be made to this customer now, if it may not (`consented`:
+    whether the person counts as consenting; None reads `state.consent`)."""
     session = state.session
     assert session is not None
-    if offer.requires_consent and state.consent is not True:
+    if consented is None:
+        consented = state.consent is True
+    if offer.requires_consent and not consented:
         return "no_consent"
     if not offer.in_stock:
         return "out_of_stock"
@@ -125,6 +137,8 @@ def choose_offer(
     *,
     time_budget_us: float | None = None,
     control: ControlGroup | None = None,
+    consented: bool | None = None,
+    fill: ItemFiller | None = None,
 ) -> Decision:
     """Pick the offer for this moment, or say why there is none.
 
@@ -132,7 +146,8 @@ def choose_offer(
     it answers (the baseline answers the most important situation first; a learning policy
     learns what shoppers take up). Customers in the control group get a uniformly random
     eligible offer (logged with its probability) or none, whatever the policy says: the
-    baseline the policy is measured by.
+    baseline the policy is measured by. `fill` gives product offers their items (a strategy's
+    recommendations, or the fixed items still on sale): one it gives none is not eligible.
     """
     now = event.event_time
     session = state.session
@@ -141,10 +156,15 @@ def choose_offer(
     policy_block = contact_block(state, catalogue, now)
     rejected: dict[str, str] = {}
     eligible: list[tuple[CatalogueOffer, str]] = []
+    filled: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {}
     for offer, scenario in _candidates(catalogue, signals):
-        why = ineligibility(offer, scenario, state, now)
+        why = ineligibility(offer, scenario, state, now, consented)
         if why is None and policy_block is not None and offer.kind not in POLICY_EXEMPT_KINDS:
             why = policy_block
+        if why is None and fill is not None and (offer.strategy or offer.items):
+            items = filled[offer.action_id] = fill(offer)
+            if not items[0]:
+                why = "no_recommendation" if offer.strategy else "out_of_stock"
         if why is None:
             eligible.append((offer, scenario))
         else:
@@ -152,7 +172,7 @@ def choose_offer(
     if not eligible:
         return Decision(None, policy_block or "nothing_eligible", rejected)
     if control is not None and control.contains(state.customer_id or state.person):
-        return _control(state, event, catalogue, control, eligible, rejected, features)
+        return _control(state, event, catalogue, control, eligible, rejected, features, filled)
 
     # An upset customer gets service recovery first, whatever the model has learned.
     pool = [(o, s) for o, s in eligible if o.kind in POLICY_EXEMPT_KINDS] or eligible
@@ -164,12 +184,14 @@ def choose_offer(
     if late:
         return _fallback(state, event, catalogue, policy, rejected, features)
     offer, scenario = pool[picked.index]
+    items, why_items = filled.get(offer.action_id, (offer.items, ()))
     reasons = (
         f"scenario:{scenario}",
         f"kind:{offer.kind}",
         "consent:granted" if offer.requires_consent else "consent:not_needed",
         f"policy:{policy.name}",
         f"candidates:{len(offers)}",
+        *why_items,
     )
     decision = _emit(
         state,
@@ -181,6 +203,7 @@ def choose_offer(
         picked.version or policy.version,
         rejected,
         probability=picked.probability,
+        items=items,
     )
     return Decision(
         decision.offer,
@@ -199,17 +222,20 @@ def _control(
     eligible: list[tuple[CatalogueOffer, str]],
     rejected: dict[str, str],
     features: Features,
+    filled: dict[str, tuple[tuple[str, ...], tuple[str, ...]]],
 ) -> Decision:
     """A uniformly random eligible offer; its outcome still teaches the model (and is the
     cleanest data there is for off-policy evaluation)."""
     if control.mode == "none":
         return Decision(None, "control_holdout", rejected)
     offer, scenario = eligible[control.pick(len(eligible), state.person, event.event_id)]
+    items, why_items = filled.get(offer.action_id, (offer.items, ()))
     reasons = (
         f"scenario:{scenario}",
         f"kind:{offer.kind}",
         "consent:granted" if offer.requires_consent else "consent:not_needed",
         "control:random",
+        *why_items,
     )
     made = _emit(
         state,
@@ -221,6 +247,7 @@ def _control(
         "control-random",
         rejected,
         probability=1.0 / len(eligible),
+        items=items,
     )
     candidates = tuple(o.action_id for o, _ in eligible)
     return Decision(made.offer, made.reason, rejected, features, candidates)
@@ -263,6 +290,7 @@ def _emit(
     rejected: dict[str, str],
     *,
     probability: float = 1.0,
+    items: tuple[str, ...] | None = None,
 ) -> Decision:
     session = state.session
     assert session is not None
@@ -278,7 +306,7 @@ def _emit(
         offer_id=offer_id,
         action_id=offer.action_id,
         kind=offer.kind,
-        items=offer.items,
+        items=offer.items if items is None else items,
         score=round(score, 6),
         probability=probability,
         reason_codes=reasons,

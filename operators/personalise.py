@@ -9,7 +9,9 @@ are answered, so that a consent revoke withdraws them (`operators.withdrawal`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+from insession.models.items import Observation, Recommendation
 from insession.models.policy import Policy
 from insession.operators.control_group import ControlGroup
 from insession.operators.decide import Decision, choose_offer
@@ -22,6 +24,12 @@ from insession.operators.feedback_join import (
 )
 from insession.operators.learning import ModelHub
 from insession.operators.products import ProductStore
+from insession.operators.recommendations import (
+    SHELF_EVENTS,
+    Recommender,
+    RecsConfig,
+    product_of,
+)
 from insession.operators.session import SESSION_OFFERS, CustomerState, SessionConfig, apply_event
 from insession.operators.signals import SignalConfig, detect_signals
 from insession.operators.withdrawal import (
@@ -30,8 +38,12 @@ from insession.operators.withdrawal import (
     remember_live,
     withdraw_on_revoke,
 )
-from insession.schemas.catalogue import Catalogue
+from insession.schemas.catalogue import Catalogue, CatalogueOffer
 from insession.schemas.events import Consent, Event, Offer, OfferFeedback, OfferWithdrawal
+
+SHELF_TOP = 5
+"""Recommendations of a consenting person's last shelf kept with their reasons, for the
+picked-for-you offer between two computations of the shelf."""
 
 END_OF_INPUT = 2**62
 """A time after every reward window: when the input has ended, every decision closes (at its
@@ -48,6 +60,20 @@ class EngineConfig:
     control: ControlGroup | None = field(default_factory=ControlGroup)
     reward: RewardPolicy | None = None
     """How feedback becomes rewards; None takes the defaults with the catalogue's windows."""
+    recs: RecsConfig = field(default_factory=RecsConfig)
+    assume_consent: bool = False
+    """Treat people who never said yes or no to personalisation as consenting: only for
+    replaying public data sets whose terms allow it (their shoppers sent no consent events;
+    `insession replay --datasets --datasets-consent`). An explicit no still wins."""
+
+
+class Handled(NamedTuple):
+    """What one event did: the decision, what it taught the item knowledge, and the
+    person's new shelf (None: the event does not change shelves)."""
+
+    decision: Decision
+    observations: tuple[Observation, ...]
+    shelf: tuple[Recommendation, ...] | None
 
 
 @dataclass(slots=True)
@@ -60,8 +86,9 @@ class Personaliser:
     config: EngineConfig = field(default_factory=EngineConfig)
     hub: ModelHub | None = None
     products: ProductStore = field(default_factory=ProductStore)
-    """What the process knows of products, from the catalogue feed and shoppers' events (the
-    flow teaches it; nothing decides with it yet)."""
+    """What the process knows of products, from the catalogue feed and shoppers' events."""
+    recommender: Recommender | None = None
+    """The item knowledge and the lists it answers; None builds one over `products`."""
     reward: RewardPolicy = field(init=False)
     personal: frozenset[str] = field(init=False)
     """Action ids of the offers that need consent."""
@@ -75,6 +102,8 @@ class Personaliser:
         self.personal = frozenset(o.action_id for o in self.catalogue.offers if o.requires_consent)
         if self.hub is None:
             self.hub = ModelHub(self.policy)
+        if self.recommender is None:
+            self.recommender = Recommender(self.products, config=self.config.recs)
         self.reward = self.config.reward or RewardPolicy.from_table(
             self.catalogue.reward, kind_windows(self.catalogue.offers)
         )
@@ -84,18 +113,59 @@ class Personaliser:
         assert self.hub is not None
         return self.hub
 
-    def apply_only(self, state: CustomerState, event: Event) -> None:
-        """Fold a past event into `state` without deciding (stitched anonymous history)."""
+    @property
+    def recs(self) -> Recommender:
+        assert self.recommender is not None
+        return self.recommender
+
+    def consented(self, state: CustomerState) -> bool:
+        """Whether the person counts as consenting to personalisation now."""
+        return state.consent is True or (state.consent is None and self.config.assume_consent)
+
+    def apply_only(self, state: CustomerState, event: Event) -> tuple[Observation, ...]:
+        """Fold a past event into `state` without deciding (stitched anonymous history); what
+        it taught the item knowledge, now in the customer's session."""
         apply_event(state, event, self.config.session)
+        self.products.learn_event(event)
+        return self.recs.observe(state, event)
 
     def on_event(self, state: CustomerState, event: Event) -> Decision:
         """Fold the event into `state`; decide when the event is a decision point."""
+        return self.handle(state, event).decision
+
+    def handle(self, state: CustomerState, event: Event, *, shelve: bool = True) -> Handled:
+        """Fold the event into `state` and the item knowledge, recompute the shelf after a
+        product event (`shelve` False: leave it due, for `refresh_shelf`), and decide when
+        the event is a decision point."""
         apply_event(state, event, self.config.session)
+        self.products.learn_event(event)
+        observations = self.recs.observe(state, event)
+        consented = self.consented(state)
+        shelf = None
+        if isinstance(event, SHELF_EVENTS) and self.config.recs.enabled:
+            state.shelf_seed = product_of(event)
+            state.shelf_due = True
+            if shelve:
+                shelf = self.refresh_shelf(state)
         signals = detect_signals(state, event, self.config.signals, self.config.session)
         if not signals:
-            return Decision(None, "no_signal")
+            return Handled(Decision(None, "no_signal"), observations, shelf)
         features = session_features(state, event, signals, self.config.session)
-        return choose_offer(
+
+        def fill(offer: CatalogueOffer) -> tuple[tuple[str, ...], tuple[str, ...]]:
+            nonlocal shelf
+            top = shelf
+            if offer.strategy == "for_you" and top is None:
+                # The top of the shelf as last computed (it is computed again after this
+                # batch of the person's events), less what is now held or in view.
+                if not state.shelf_top:
+                    top = shelf = self.refresh_shelf(state)
+                else:
+                    held = {*state.owned, *state.session.cart, state.shelf_seed}  # type: ignore[union-attr]
+                    top = tuple(r for r in state.shelf_top if r.item not in held)
+            return self._items_for(offer, state, event, top)
+
+        decision = choose_offer(
             state,
             event,
             signals,
@@ -104,7 +174,48 @@ class Personaliser:
             self.model,
             time_budget_us=self.config.time_budget_us,
             control=self.config.control,
+            consented=consented,
+            fill=fill,
         )
+        return Handled(decision, observations, shelf)
+
+    def refresh_shelf(self, state: CustomerState) -> tuple[Recommendation, ...]:
+        """Compute the person's shelf now (`state.shelf` holds its items)."""
+        consented = self.consented(state)
+        shelf = self.recs.shelf(state, state.shelf_seed, consented=consented)
+        state.shelf = tuple(r.item for r in shelf)
+        state.shelf_top = shelf[:SHELF_TOP] if consented else ()
+        state.shelf_due = False
+        return shelf
+
+    def _items_for(
+        self,
+        offer: CatalogueOffer,
+        state: CustomerState,
+        event: Event,
+        shelf: tuple[Recommendation, ...] | None,
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """A product offer's items and where they came from: its strategy's list (the
+        for-you shelf just computed is reused), or its fixed items that are still on sale."""
+        if not offer.strategy:
+            facts = self.products.facts(offer.items)
+            return tuple(
+                i for i, f in zip(offer.items, facts, strict=True) if f is None or f.on_sale
+            ), ()
+        if offer.strategy == "for_you" and shelf is not None:
+            found = shelf[: offer.max_items]
+        else:
+            found = self.recs.for_offer(offer.strategy, state, event, offer.max_items)
+        if not found:
+            return (), ()
+        seed = found[0].seed
+        reasons = (f"strategy:{offer.strategy}",) + ((f"seed:{seed}",) if seed else ())
+        return tuple(r.item for r in found), reasons
+
+    def forget_items(self, state: CustomerState) -> tuple[Observation, ...]:
+        """Take the person's sessions out of the item knowledge (erasure, or a device whose
+        history now belongs to a customer)."""
+        return self.recs.forget(state)
 
     def close_decisions(
         self, state: CustomerState, event: Event, decision: Decision

@@ -32,9 +32,12 @@ one store (`Personaliser.products`), so every method takes its lock.
 from __future__ import annotations
 
 import dataclasses
+import math
 import threading
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from insession.schemas.events import CartAdd, Event, ProductUpdate, ProductView, Purchase
 
@@ -64,6 +67,21 @@ FEED_FIELDS = (
 EVENT_FIELDS = ("price", "currency", "category", "brand")
 """What shoppers' events may show of a product (never its stock)."""
 
+MAX_CATEGORIES = 10_000
+"""Categories whose typical price is kept; products of further categories are not averaged."""
+
+
+class Facts(NamedTuple):
+    """What recommending needs of one product, read in one go (`ProductStore.facts`)."""
+
+    on_sale: bool
+    price: float | None
+    currency: str | None
+    category: str | None
+    level: float | None
+    """log(price / its category's typical price): 0 at the typical price, +0.69 at twice it;
+    None when the price or the category is not known."""
+
 
 @dataclass(slots=True)
 class Product:
@@ -81,6 +99,10 @@ class Product:
     """None: not known (only events have named it), which counts as on sale."""
     withdrawn: bool = False
     attributes: dict[str, str] = field(default_factory=dict)
+    counted: tuple[str, float] | None = None
+    """The (category, log price) this product adds to its category's typical price."""
+    facts: Facts | None = None
+    """What `ProductStore.facts` answers of it (without the level), until it changes."""
     stated: dict[str, int] = field(default_factory=dict)
     """The fields the feed has given, each with the event time of the update it came from."""
     implied: dict[str, int] = field(default_factory=dict)
@@ -114,6 +136,12 @@ class ProductStore:
             raise ValueError(f"capacity must be at least 1, not {capacity}")
         self.capacity = capacity
         self._products: OrderedDict[str, Product] = OrderedDict()
+        self.changes = 0
+        """Counts the times a known product went on or off sale (or was forgotten): lists
+        filtered before may be kept while it has not moved."""
+        self._typical: dict[str, list[float]] = {}
+        """category -> [sum of log prices, products]: each product held counts once, at its
+        current price, so the typical price does not depend on how often it is viewed."""
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -129,6 +157,7 @@ class ProductStore:
         at = update.event_time
         with self._lock:
             product = self._seen(update.product_id)
+            was_on_sale = product.recommendable
             stated = product.stated
             for name in FEED_FIELDS:
                 value = getattr(update, name)
@@ -137,6 +166,9 @@ class ProductStore:
                 setattr(product, name, dict(value) if name == "attributes" else value)
                 stated[name] = at
                 product.implied.pop(name, None)
+            self._average(product)
+            if product.recommendable != was_on_sale:
+                self.changes += 1
 
     def learn_event(self, event: Event) -> None:
         """Learn what a shopper's event shows of the products it names (others are ignored)."""
@@ -166,6 +198,38 @@ class ProductStore:
                 continue
             setattr(product, name, value)
             times[name] = at
+        self._average(product)
+
+    def _average(self, product: Product) -> None:
+        """Count the product, at its current price, into its category's typical price (and
+        let go of its cached facts: this ends every change to it)."""
+        product.facts = None
+        price, category = product.price, product.category
+        now = (category, math.log(price)) if price and price > 0.0 and category else None
+        if now == product.counted:
+            return
+        self._uncount(product)
+        if now is None:
+            return
+        typical = self._typical.get(now[0])
+        if typical is None:
+            if len(self._typical) >= MAX_CATEGORIES:
+                return
+            typical = self._typical[now[0]] = [0.0, 0]
+        typical[0] += now[1]
+        typical[1] += 1
+        product.counted = now
+
+    def _uncount(self, product: Product) -> None:
+        counted = product.counted
+        if counted is None:
+            return
+        product.counted = None
+        typical = self._typical[counted[0]]
+        typical[0] -= counted[1]
+        typical[1] -= 1
+        if typical[1] <= 0:
+            del self._typical[counted[0]]
 
     def _seen(self, product_id: str) -> Product:
         """The product, now the most recently seen; a new one may push out the least recent."""
@@ -176,7 +240,8 @@ class ProductStore:
             return product
         product = products[product_id] = Product(product_id)
         if len(products) > self.capacity:
-            products.popitem(last=False)
+            self._uncount(products.popitem(last=False)[1])
+            self.changes += 1
         return product
 
     # --- lookups ----------------------------------------------------------------------------
@@ -193,6 +258,39 @@ class ProductStore:
                 stated=dict(product.stated),
                 implied=dict(product.implied),
             )
+
+    def facts(self, product_ids: Iterable[str], *, levels: bool = True) -> list[Facts | None]:
+        """What recommending needs of each product, in order (None: not known), under one
+        lock; `levels` False leaves `Facts.level` None (it costs a logarithm each)."""
+        found: list[Facts | None] = []
+        typicals = self._typical
+        with self._lock:
+            for product_id in product_ids:
+                product = self._products.get(product_id)
+                if product is None:
+                    found.append(None)
+                    continue
+                facts = product.facts
+                if facts is None:
+                    facts = product.facts = Facts(
+                        product.recommendable,
+                        product.price,
+                        product.currency,
+                        product.category,
+                        None,
+                    )
+                counted = product.counted
+                if levels and counted is not None:
+                    typical = typicals[counted[0]]
+                    facts = facts._replace(level=counted[1] - typical[0] / typical[1])
+                found.append(facts)
+        return found
+
+    def typical_price(self, category: str) -> float | None:
+        """The category's typical price: the geometric mean of its products' prices."""
+        with self._lock:
+            typical = self._typical.get(category)
+            return math.exp(typical[0] / typical[1]) if typical is not None else None
 
     def is_recommendable(self, product_id: str) -> bool:
         """Known, not withdrawn and not out of stock; an unknown product is not."""

@@ -35,6 +35,7 @@ from insession.schemas.events import (
 )
 
 if TYPE_CHECKING:
+    from insession.models.items import Recommendation
     from insession.operators.feedback_join import FeedbackJoin
 
 RECENT_PRODUCTS = 20
@@ -151,6 +152,18 @@ class CustomerState:
     consent_at: int = 0
     """Event time of the consent event `consent` comes from: an older one arriving late does
     not overturn it."""
+    item_key: str = ""
+    """A random key the item knowledge knows the person's sessions by
+    (`operators.recommendations.session_token`); gone with the state at erasure."""
+    shelf: tuple[str, ...] = ()
+    """The items of the person's last "for you" shelf, best first."""
+    shelf_top: tuple[Recommendation, ...] = ()
+    """The first of them with their strategy and seed (`Personaliser.refresh_shelf`)."""
+    shelf_due: bool = False
+    """A product event came since the shelf was computed."""
+    shelf_seed: str | None = None
+    """The product the last product event named (a view, a cart change): the seed of the
+    contextual shelf."""
 
     def sentiment_now(self, now: int, config: SessionConfig) -> float:
         """The decayed sentiment score at `now`, in [-1, 1]."""

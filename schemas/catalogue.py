@@ -25,6 +25,22 @@ SCENARIOS = (
 )
 """Situations an offer can address; `operators.signals` detects them."""
 
+OFFER_STRATEGIES: dict[str, str] = {
+    "bought_together": "bought with what the shopper just bought (or bought before), at her "
+    "price level",
+    "cart": "bought together with the items in the cart",
+    "for_you": "the shopper's shelf: from the session so far and past purchases",
+    "similar": "viewed together with the product in view, in its category",
+    "cheaper": "viewed together with the product in view, in its category, for less",
+    "viewed_together": "viewed together with the product in view",
+    "trending": "popular now",
+}
+"""What an offer's `strategy` may name (`operators.recommendations` answers each), and what
+it shows."""
+PERSONAL_STRATEGIES = frozenset({"bought_together", "cart", "for_you"})
+"""Strategies that read the shopper's history (purchases, cart, session): an offer naming one
+must require consent. The others read only the product in view, or nothing of the shopper."""
+
 
 @dataclass(frozen=True, slots=True)
 class CatalogueOffer:
@@ -40,6 +56,11 @@ class CatalogueOffer:
     categories: tuple[str, ...] = ()
     complements: tuple[str, ...] = ()
     items: tuple[str, ...] = ()
+    strategy: str = ""
+    """Fill `items` from the recommendations (`OFFER_STRATEGIES`) instead of a fixed list;
+    the offer is only made when the strategy finds items for the shopper."""
+    max_items: int = 3
+    """Items a strategy offer shows at most."""
     min_price: float | None = None
     max_price: float | None = None
     min_cart_value: float = 0.0
@@ -112,6 +133,7 @@ _DEFAULTS: dict[str, Any] = {
     "value": 0.0,
     "base_rate": 0.0,
     "scenarios": (),
+    "strategy": "",
 }
 
 
@@ -139,6 +161,22 @@ def parse_offer(index: int, table: dict[str, Any]) -> CatalogueOffer:
         raise CatalogueError(f"{where}: base_rate must be between 0 and 1")
     if offer.value < 0 or offer.lever <= 0:
         raise CatalogueError(f"{where}: value must be >= 0 and lever > 0")
+    if offer.strategy:
+        if offer.strategy not in OFFER_STRATEGIES:
+            raise CatalogueError(
+                f"{where}: strategy {offer.strategy!r} is not one of {', '.join(OFFER_STRATEGIES)}"
+            )
+        if offer.kind != "product":
+            raise CatalogueError(f"{where}: only a product offer can name a strategy")
+        if offer.items:
+            raise CatalogueError(f"{where}: name either a strategy or items, not both")
+        if offer.strategy in PERSONAL_STRATEGIES and not offer.requires_consent:
+            raise CatalogueError(
+                f"{where}: strategy {offer.strategy} reads the shopper's history, so the "
+                "offer must require consent"
+            )
+    if not 1 <= offer.max_items <= 20:
+        raise CatalogueError(f"{where}: max_items must be between 1 and 20")
     if offer.max_per_session < 1 or offer.cooldown_s < 0 or offer.reward_window_s <= 0:
         raise CatalogueError(f"{where}: max_per_session >= 1, cooldown_s >= 0, reward_window_s > 0")
     return offer

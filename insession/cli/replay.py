@@ -4,6 +4,7 @@ sets, or files), offers and dead letters to files."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,8 @@ def _replay_paths(args: argparse.Namespace, settings: Settings) -> int:
     from insession.runner.replay import Cluster, replay_cluster, replay_flow
     from insession.runner.report import print_flow_report
 
+    if args.datasets_consent:
+        settings = dataclasses.replace(settings, assume_consent=True)
     out = Path(args.out)
     run = {"workers": args.workers, "mirror": args.redis, "speed": args.speed}
     if args.process_id is not None:  # one process of a cluster started by --processes
@@ -108,7 +111,12 @@ def _replay_paths(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.processes > 1:
         result = replay_cluster(
-            paths, out, args.processes, model_namespace=settings.model_namespace, **run
+            paths,
+            out,
+            args.processes,
+            model_namespace=settings.model_namespace,
+            assume_consent=settings.assume_consent,
+            **run,
         )
     else:
         progress = sys.stderr.isatty() if args.progress is None else args.progress
@@ -139,6 +147,13 @@ def add_replay_command(commands: Any) -> argparse.ArgumentParser:
         "--datasets",
         action="store_true",
         help="replay the public data sets (REES46, DIGINETICA, YOOCHOOSE)",
+    )
+    replay.add_argument(
+        "--datasets-consent",
+        action="store_true",
+        help="treat shoppers who sent no consent event as consenting, so that personal "
+        "recommendations show: the public data sets' terms allow it (docs/recommendations.md); "
+        "never use it on real shoppers' events",
     )
     replay.add_argument(
         "--out", default=".insession/replay", help="folder for offers.jsonl and dead-letters.jsonl"

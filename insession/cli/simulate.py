@@ -82,6 +82,7 @@ def _closed_loop(args: argparse.Namespace, config: SimulationConfig, settings: S
     """Shoppers answer the engine's offers; print how each policy learns."""
     from insession.evaluation.closed_loop import compare_policies, print_learning_curves
     from insession.models.policy import POLICIES
+    from insession.operators.personalise import Personaliser
     from insession.runner.engine import load_engine
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -96,9 +97,18 @@ def _closed_loop(args: argparse.Namespace, config: SimulationConfig, settings: S
     def load(policy: str):  # type: ignore[no-untyped-def]
         return load_engine(dataclasses.replace(settings, policy=policy, model_snapshot=""))
 
-    runs = compare_policies(
-        config, policies, load, truth_seed=args.truth_seed, truth_strength=args.truth_strength
-    )
+    truth = {"truth_seed": args.truth_seed, "truth_strength": args.truth_strength}
+    if args.compare_recommendations:
+        from insession.evaluation.closed_loop import compare_recommenders, print_recommender_runs
+
+        def with_recs(recs):  # type: ignore[no-untyped-def]
+            engine = load(policies[0])
+            config_recs = dataclasses.replace(engine.config, recs=recs)
+            return Personaliser(engine.catalogue, engine.policy, config_recs)
+
+        print_recommender_runs(compare_recommenders(config, with_recs, **truth), sys.stdout)
+        return 0
+    runs = compare_policies(config, policies, load, **truth)
     print_learning_curves(runs, sys.stdout)
     return 0
 
@@ -159,6 +169,12 @@ def add_simulate_command(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="run the engine on the simulation, answer its offers from hidden true rates, "
         "and print each policy's learning curve against an oracle and the best fixed order",
+    )
+    loop.add_argument(
+        "--compare-recommendations",
+        action="store_true",
+        help="with --closed-loop: product offers filled by the learned item knowledge vs by "
+        "popularity alone, same shoppers and truth (the first of --policies decides)",
     )
     loop.add_argument(
         "--policies",

@@ -5,10 +5,13 @@ Key layout (all under a configurable prefix, default `insession:`):
 * `{prefix}summary:{person}`: JSON customer summary (`operators.summary`), TTL `summary_ttl_s`.
 * `{prefix}offers:{person}`: list of the latest offers as JSON, newest first, at most
   `max_offers` kept, TTL the offer lifetime; a withdrawn offer is taken out of it.
+* `{prefix}recs:{person}`: the "for you" shelf as JSON, `{"items": [{"item", "score",
+  "strategy", "seed"}, ...], "updated_at": ms}`, best first, written after each product view,
+  cart change and purchase; TTL `summary_ttl_s`.
 
 `person` is the customer id, or `anon:{anonymous_id}` for a shopper not yet identified;
 with a key secret, key names hold `insession.keys.person_key(person, secret)` instead. An
-erasure deletes both keys, and the person's offer-ledger entries with their index
+erasure deletes all three keys, and the person's offer-ledger entries with their index
 (`{prefix}ledger:{person}`, `insession.offer_ledger`). While Redis is unreachable, updates
 wait in a coalesced backlog (`RedisMirror`) and are written when it answers again.
 """
@@ -59,6 +62,8 @@ class MirrorUpdate:
     erase: bool = False
     withdrawn: tuple[str, ...] = ()
     """Ids of offers to take out of the person's offers list."""
+    shelf: bytes | None = None
+    """The person's new shelf, as the JSON to store."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,9 @@ class MirrorLayout:
     def offers_key(self, person: str) -> str:
         return keys.offers_key(person, self.key_secret, self.prefix)
 
+    def recs_key(self, person: str) -> str:
+        return keys.recs_key(person, self.key_secret, self.prefix)
+
     def ledger_key(self, person: str) -> str:
         return keys.ledger_key(person, self.key_secret, self.prefix)
 
@@ -92,6 +100,7 @@ class _Pending:
     offers: list[bytes] = field(default_factory=list)
     summary: dict[str, Any] | None = None
     withdrawn: list[str] = field(default_factory=list)
+    shelf: bytes | None = None
 
 
 def _combine(older: _Pending | None, newer: _Pending) -> _Pending:
@@ -107,6 +116,7 @@ def _combine(older: _Pending | None, newer: _Pending) -> _Pending:
         offers=older.offers + newer.offers,
         summary=newer.summary if newer.summary is not None else older.summary,
         withdrawn=withdrawn + [w for w in newer.withdrawn if w not in withdrawn],
+        shelf=newer.shelf if newer.shelf is not None else older.shelf,
     )
 
 
@@ -269,8 +279,10 @@ class RedisMirror:
                 pending = backlog[update.person] = _Pending()
             if update.erase:
                 pending.erase, pending.offers, pending.summary = True, [], None
-                pending.withdrawn = []
+                pending.withdrawn, pending.shelf = [], None
                 continue
+            if update.shelf is not None:
+                pending.shelf = update.shelf
             if update.offer is not None:
                 pending.offers.append(encode(update.offer))
                 del pending.offers[:-keep]
@@ -285,8 +297,9 @@ class RedisMirror:
     def _queue(self, pipe: Any, person: str, pending: _Pending) -> None:
         layout = self.layout
         summary_key, offers_key = layout.summary_key(person), layout.offers_key(person)
+        recs_key = layout.recs_key(person)
         if pending.erase:
-            pipe.delete(summary_key, offers_key)
+            pipe.delete(summary_key, offers_key, recs_key)
             # A customer's erasure takes their ledger entries too. A device forgotten at its
             # link keeps its entries: they name no customer, and guard a resume's resends.
             if not is_anonymous(person):
@@ -304,6 +317,17 @@ class RedisMirror:
             pipe.eval(_WITHDRAW, 1, offers_key, *pending.withdrawn)
         if pending.summary is not None:
             pipe.set(summary_key, orjson.dumps(pending.summary), ex=layout.summary_ttl_s)
+        if pending.shelf is not None:
+            pipe.set(recs_key, pending.shelf, ex=layout.summary_ttl_s)
+
+
+def shelf_json(outcome: Outcome) -> bytes:
+    """The `recs:<person>` value of an outcome's shelf."""
+    items = [
+        {"item": r.item, "score": round(r.score, 6), "strategy": r.strategy, "seed": r.seed}
+        for r in outcome.shelf or ()
+    ]
+    return orjson.dumps({"items": items, "updated_at": outcome.event_time})
 
 
 class _MirrorPartition(StatelessSinkPartition[Outcome]):
@@ -323,6 +347,7 @@ class _MirrorPartition(StatelessSinkPartition[Outcome]):
                 offer=item.offer,
                 erase=item.erased,
                 withdrawn=tuple(w.offer_id for w in item.withdrawals) if item.withdrawals else (),
+                shelf=shelf_json(item) if item.shelf is not None else None,
             )
             for i, item in enumerate(items)
         )

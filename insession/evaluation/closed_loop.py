@@ -23,6 +23,7 @@ from insession.operators.device_links import CustomerDevices, is_link_event, rec
 from insession.operators.identity import DeviceState, stitch_identity
 from insession.operators.learning import group_of
 from insession.operators.personalise import Personaliser
+from insession.operators.recommendations import RecsConfig
 from insession.operators.routing import (
     Routed,
     customer_key,
@@ -33,8 +34,9 @@ from insession.operators.routing import (
 )
 from insession.operators.session import CustomerState
 from insession.schemas.events import Event, Offer, OfferFeedback
-from insession.simulator import DAY_MS, SimulationConfig, simulate
-from insession.simulator.responder import HiddenTruth
+from insession.simulator import DAY_MS, Shop, SimulationConfig, simulate
+from insession.simulator.responder import HiddenTruth, offer_fit
+from insession.simulator.taste import ShopperTastes, Taste
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class LoopResult:
     model_version: str
     decisions: list[ScoredDecision] = field(default_factory=list)
     accepted: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
+    accepted_products: dict[tuple[int, str], int] = field(default_factory=lambda: defaultdict(int))
     feedback_events: int = 0
     events: int = 0
 
@@ -115,7 +118,7 @@ class _Loop:
 
     def step(self, item: Routed) -> list[Outcome]:
         key = person_key(item)
-        state, outcomes = apply_routed(self.engine, self.people.get(key), item)
+        state, outcomes = apply_routed(self.engine, self.people.get(key), item, shelve=False)
         _keep(self.people, key, state)
         return outcomes
 
@@ -147,6 +150,7 @@ def run_closed_loop(
 ) -> LoopResult:
     """Run the simulation through the engine, answering every offer from `truth`."""
     loop = _Loop(engine)
+    tastes = ShopperTastes(Shop(config))
     result = LoopResult(engine.model.name, engine.model.version)
     start = config.start_ms
     sequence = itertools.count()
@@ -160,14 +164,16 @@ def run_closed_loop(
         else:
             assert upcoming is not None
             event, upcoming = upcoming, next(simulated, None)
+            tastes.observe(event)
         result.events += 1
         order = (event.event_time, "loop", 0, next(sequence))
         for routed in loop.route(Routed(event, order)):
             for outcome in loop.step(routed):
                 engine.model.learn(outcome.examples)
                 if outcome.offer is not None:
-                    answers = truth.respond(outcome.offer)
-                    _score(result, truth, outcome, start, answers)
+                    taste = tastes.of(outcome.offer)
+                    answers = truth.respond(outcome.offer, taste)
+                    _score(result, truth, outcome, start, answers, taste)
                     for answer in answers:
                         heapq.heappush(queue, (answer.event_time, next(sequence), answer))
     for outcome in loop.close_all():
@@ -182,13 +188,18 @@ def _score(
     outcome: Outcome,
     start: int,
     answers: list[OfferFeedback],
+    taste: Taste | None,
 ) -> None:
     offer: Offer = outcome.offer  # type: ignore[assignment]
     known = offer.customer_id is not None
     context = (offer.channel, known, offer.decided_at)
-    chosen = truth.acceptance(offer.action_id, *context)
+    chosen = truth.acceptance(offer.action_id, *context, offer_fit(offer, taste))
     candidates = outcome.candidates or (offer.action_id,)
-    oracle = max(truth.acceptance(action, *context) for action in candidates)
+    # the other candidates' items are unknown: they count without them
+    oracle = max(
+        chosen if action == offer.action_id else truth.acceptance(action, *context)
+        for action in candidates
+    )
     day = (offer.decided_at - start) // DAY_MS
     group = group_of(offer.model_version)
     result.decisions.append(
@@ -196,6 +207,8 @@ def _score(
     )
     if any(answer.outcome == "accepted" for answer in answers):
         result.accepted[(day, group)] += 1
+        if offer.kind == "product":
+            result.accepted_products[(day, group)] += 1
 
 
 def best_fixed_order(result: LoopResult, truth: HiddenTruth) -> list[str]:
@@ -284,6 +297,68 @@ def compare_policies(
             )
         )
     return runs
+
+
+@dataclass(frozen=True, slots=True)
+class RecommenderRun:
+    """Product offers made in one run of the loop, and how shoppers took them."""
+
+    recommender: str
+    offers: int
+    expected_rate: float
+    """Mean true acceptance of the product offers made (their items included)."""
+    accepted: int
+    """Product offers the simulated shoppers accepted."""
+    by_action: dict[str, tuple[int, float]]
+    """action id -> (offers, mean true acceptance)."""
+
+
+def compare_recommenders(
+    config: SimulationConfig,
+    load: Callable[[RecsConfig], Personaliser],
+    *,
+    truth_seed: int = 0,
+    truth_strength: float = 1.5,
+) -> list[RecommenderRun]:
+    """The same shoppers and truth, product offers filled by the learned item knowledge, then
+    by popularity alone (`RecsConfig.strategy_override="trending"`, same filters)."""
+    runs = []
+    popularity = RecsConfig(strategy_override="trending")
+    for name, recs in (("learned", RecsConfig()), ("popularity", popularity)):
+        engine = load(recs)
+        truth = HiddenTruth.draw(engine.catalogue.offers, truth_seed, truth_strength)
+        result = run_closed_loop(config, engine, truth)
+        products = {o.action_id for o in engine.catalogue.offers if o.kind == "product"}
+        made = [d for d in result.decisions if d.action_id in products and d.group == "policy"]
+        by_action: dict[str, list[float]] = defaultdict(list)
+        for decision in made:
+            by_action[decision.action_id].append(decision.chosen)
+        runs.append(
+            RecommenderRun(
+                name,
+                len(made),
+                _mean([d.chosen for d in made]),
+                sum(
+                    count
+                    for (_, group), count in result.accepted_products.items()
+                    if group == "policy"
+                ),
+                {a: (len(r), _mean(r)) for a, r in sorted(by_action.items())},
+            )
+        )
+    return runs
+
+
+def print_recommender_runs(runs: list[RecommenderRun], out: TextIO) -> None:
+    """Product offers, their mean true acceptance and the accepted ones, per recommender."""
+    out.write("\nproduct offers: items from the learned knowledge vs popularity alone\n")
+    for run in runs:
+        out.write(
+            f"  {run.recommender:<11} {run.offers:>7,} product offers, expected acceptance "
+            f"{run.expected_rate:6.2%}, accepted {run.accepted:,}\n"
+        )
+        for action, (offers, rate) in run.by_action.items():
+            out.write(f"      {action:<22}{offers:>7,}  {rate:6.2%}\n")
 
 
 def print_learning_curves(runs: list[PolicyRun], out: TextIO) -> None:

@@ -4,10 +4,15 @@ mirror and offer ledger, and the collector tuning every flow runs with."""
 from __future__ import annotations
 
 import gc
+import sys
+import time
 from functools import partial
 from importlib import resources
 from pathlib import Path
 
+import redis
+
+from insession.connectors.item_log import ItemLog
 from insession.connectors.model_store import (
     RedisModelStore,
     load_snapshot,
@@ -21,6 +26,7 @@ from insession.operators.customer_step import Outcome
 from insession.operators.identity import IdentityTrust
 from insession.operators.learning import ModelHub
 from insession.operators.personalise import EngineConfig, Personaliser
+from insession.operators.recommendations import RecsConfig
 from insession.operators.session import SessionConfig
 from insession.operators.summary import customer_summary
 from insession.ops.metrics_tap import MetricsTap
@@ -76,6 +82,8 @@ def load_engine(
             session=SessionConfig(gap_ms=settings.session_gap_s * 1000),
             control=ControlGroup(share=settings.control_share, mode=settings.control_mode),
             time_budget_us=settings.decision_budget_us or None,
+            recs=RecsConfig(enabled=settings.recommendations),
+            assume_consent=settings.assume_consent,
         ),
         hub=hub,
     )
@@ -131,6 +139,29 @@ def mirror_sink(
         partial(_summarise, engine.config.session),
         tap.redis_batch if tap is not None else None,
     )
+
+
+REPLAY_SKIP_WINDOW_S = 600
+"""After a restart, the events this process learned in the last ten minutes are not learned
+again when the flow reads them a second time (a resume from snapshots or from committed
+offsets goes back far less: `runner.live.commit_delay_s`)."""
+
+
+def shared_items(settings: Settings, engine: Personaliser, origin: str = "0") -> ItemLog | None:
+    """The item knowledge shared through Redis (`connectors.item_log`): what every process
+    has learned is loaded into this one's knowledge first, then followed. None with
+    recommendations off. If Redis does not answer now, the knowledge starts empty and only
+    follows from then on (logged)."""
+    if not settings.recommendations:
+        return None
+    log = ItemLog(flow_client(settings.redis_url), origin, prefix=settings.redis_prefix)
+    since_ms = int(time.time() * 1000) - REPLAY_SKIP_WINDOW_S * 1000
+    try:
+        ours = log.replay(engine.recs.learn_shared, ids_since_ms=since_ms)
+        engine.recs.skip_replayed(ours)
+    except redis.RedisError as error:
+        print(f"insession: item knowledge not loaded from Redis ({error})", file=sys.stderr)
+    return log
 
 
 def trust(settings: Settings) -> IdentityTrust:

@@ -9,6 +9,7 @@ from bytewax.dataflow import Dataflow
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_STORED
 
 from insession.connectors.files import CallbackSink
+from insession.connectors.item_log import ItemFollower, ItemLogSink
 from insession.connectors.kafka_admin import consumer_limits
 from insession.connectors.kafka_producer import TopicTarget
 from insession.connectors.kafka_sink import ContractKafkaSink
@@ -23,7 +24,7 @@ from insession.operators.customer_step import Outcome
 from insession.operators.event_clock import EventClock
 from insession.ops.metrics import FlowMetrics
 from insession.ops.metrics_tap import MetricsTap
-from insession.runner.engine import load_engine, mirror_sink, offer_ledger, trust
+from insession.runner.engine import load_engine, mirror_sink, offer_ledger, shared_items, trust
 from insession.runner.recovery import SnapshotScrubber
 from insession.schemas.events import INPUT_STREAMS, Contract, Event
 from insession.settings import Settings
@@ -123,6 +124,10 @@ def kafka_flow(
             max_message_bytes=settings.max_message_bytes,
         )
 
+    items = shared_items(settings, engine) if mirror else None
+    if items is not None:
+        engine.recs.shares = True
+        ItemFollower(items, engine.recs.learn_shared).start()
     outputs = FlowOutputs(
         offers=(
             LedgerOffersSink(target("offers"), partial(offer_ledger, settings, engine))
@@ -133,6 +138,7 @@ def kafka_flow(
         mirror=mirror_sink(settings, engine, tap) if mirror else None,
         outcomes=_outcome_watchers(tap, scrubber),
         model=ModelPublishSink(engine.model) if mirror else None,
+        items=ItemLogSink(items) if items is not None else None,
     )
     return build_flow(
         source,

@@ -177,6 +177,7 @@ def replay_cluster(
     mirror: bool = False,
     speed: Speed = MAX_SPEED,
     model_namespace: str = "",
+    assume_consent: bool = False,
 ) -> ReplayResult:
     """Replay with several processes on this machine (one worker each is what scales here).
 
@@ -209,6 +210,8 @@ def replay_cluster(
         ]
         if mirror:
             command.append("--redis")
+        if assume_consent:
+            command.append("--datasets-consent")
         # One model namespace for the whole cluster, of its own (not the live model's).
         env = {**os.environ, "INSESSION_MODEL_NAMESPACE": namespace}
         children.append(subprocess.Popen(command, env=env))

@@ -22,6 +22,10 @@ class ReplayStats:
     decisions: Counter[str] = field(default_factory=Counter)
     offers_by_kind: Counter[str] = field(default_factory=Counter)
     offers_by_action: Counter[str] = field(default_factory=Counter)
+    offers_by_strategy: Counter[str] = field(default_factory=Counter)
+    """Product offers by the strategy that filled their items (`fixed items`: the catalogue's)."""
+    shelf_items: Counter[str] = field(default_factory=Counter)
+    """Items put on "for you" shelves, by the strategy that recommended each."""
     reasons: Counter[str] = field(default_factory=Counter)
     offers_per_person: Counter[str] = field(default_factory=Counter)
     learning: Counter[str] = field(default_factory=Counter)
@@ -40,6 +44,8 @@ class ReplayStats:
         "decisions",
         "offers_by_kind",
         "offers_by_action",
+        "offers_by_strategy",
+        "shelf_items",
         "reasons",
         "offers_per_person",
         "learning",
@@ -99,16 +105,30 @@ class ReplayStats:
                     self.erasures += 1
                     continue
                 self.decisions[outcome.decision_reason or "none"] += 1
+                if outcome.shelf:
+                    self.shelf_items.update(r.strategy for r in outcome.shelf)
                 journey = self.journeys[outcome.person]
                 step = outcome.event_type
                 if outcome.offer is not None:
                     offer = outcome.offer
                     self.offers_by_kind[offer.kind] += 1
                     self.offers_by_action[offer.action_id] += 1
+                    if offer.kind == "product":
+                        self.offers_by_strategy[_strategy_of(offer.reason_codes)] += 1
                     self.reasons.update(offer.reason_codes)
                     self.offers_per_person[outcome.person] += 1
-                    step += f" => OFFER {offer.action_id} ({offer.reason_codes[0]})"
+                    shown = f" {list(offer.items[:3])}" if offer.items else ""
+                    step += f" => OFFER {offer.action_id}{shown} ({offer.reason_codes[0]})"
                 if outcome.withdrawals:
                     step += f" => WITHDRAW {len(outcome.withdrawals)} offer(s)"
+                if outcome.shelf:
+                    step += f" => SHELF {[r.item for r in outcome.shelf[:3]]}"
                 if len(journey) < self.journey_length:
                     journey.append(step)
+
+
+def _strategy_of(reason_codes: tuple[str, ...]) -> str:
+    for code in reason_codes:
+        if code.startswith("strategy:"):
+            return code.removeprefix("strategy:")
+    return "fixed items"

@@ -49,6 +49,8 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
         ("decision points by outcome", stats.decisions),
         ("offers by kind", stats.offers_by_kind),
         ("offers by action", stats.offers_by_action),
+        ("product offers by strategy", stats.offers_by_strategy),
+        ("items on shelves, by strategy", stats.shelf_items),
         ("reason codes", stats.reasons),
         ("decisions closed for learning, by group and outcome", stats.learning),
         ("offers withdrawn, by reason", stats.withdrawals),

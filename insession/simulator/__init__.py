@@ -4,10 +4,12 @@ from insession.simulator.catalogue import (
     BRANDS,
     CATEGORIES,
     COLOURS,
+    LOOKS,
     PRODUCTS_PER_CATEGORY,
     Product,
     Shop,
     build_catalogue,
+    build_looks,
 )
 from insession.simulator.config import (
     DAY_MS,
@@ -64,6 +66,7 @@ __all__ = [
     "HOUR_MS",
     "HOUR_WEIGHTS",
     "LOGIN_METHOD",
+    "LOOKS",
     "LOYAL_PURCHASE_FACTOR",
     "MALFORMATIONS",
     "MALFORMED_STREAM",
@@ -83,6 +86,7 @@ __all__ = [
     "Shop",
     "SimulationConfig",
     "build_catalogue",
+    "build_looks",
     "encode_item",
     "key_of",
     "malform",

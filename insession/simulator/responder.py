@@ -5,6 +5,10 @@ moved by a seeded random amount, and by effects of the channel group, of whether
 is a known customer and of the time of day, different for every offer. A policy that learns
 from feedback finds these out; the catalogue's base rates (the baseline's belief) are wrong on
 purpose. Knowing the truth lets the simulation score every decision against an oracle.
+
+A product offer's rate also depends on the products it shows and the shopper it shows them
+to (`Taste`): what goes with the products in play, or suits their favourite categories and
+price band, lifts it; what fits none of that lowers it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from datetime import UTC, datetime
 
 from insession.schemas.catalogue import CatalogueOffer
 from insession.schemas.events import Offer, OfferFeedback
+from insession.simulator.catalogue import Product
+from insession.simulator.taste import Taste
 
 CHANNEL_GROUPS = {"web": "web", "app": "app", "store": "store"}
 """Every other channel (instagram, tiktok, whatsapp, other) is `social`."""
@@ -26,6 +32,12 @@ SHOWN_RATE = 0.95
 """Share of offers the storefront renders (the rest never get any feedback)."""
 DISMISS_RATE = 0.3
 """Share of shoppers who do not accept an offer that close it explicitly."""
+PARTNER_LIFT = 1.6
+"""Log-odds for an item that goes with a product in play (cart, just bought, being viewed)."""
+TASTE_LIFT = 1.2
+"""Log-odds for an item of a favourite category at the shopper's price (less further off)."""
+MISFIT = 0.8
+"""Log-odds lost by an item that fits neither (a best-seller of a category never looked at)."""
 
 
 def _logit(p: float) -> float:
@@ -75,25 +87,35 @@ class HiddenTruth:
                 logits[(action, f"daypart={part}")] = rng.gauss(0.0, 0.5) * strength
         return cls(seed, logits)
 
-    def acceptance(self, action_id: str, channel: str, known: bool, at_ms: int) -> float:
-        """The true probability that this offer is accepted in this context."""
+    def acceptance(
+        self, action_id: str, channel: str, known: bool, at_ms: int, items_fit: float = 0.0
+    ) -> float:
+        """The true probability that this offer is accepted in this context.
+
+        `items_fit` is the log-odds the offer's items add for the shopper (`items_fit()`).
+        """
         logits = self.logits
         z = logits[(action_id, "")]
         z += logits[(action_id, f"channel={channel_group(channel)}")]
         z += logits[(action_id, "known")] if known else 0.0
         z += logits[(action_id, f"daypart={daypart(at_ms)}")]
-        return _sigmoid(z)
+        return _sigmoid(z + items_fit)
 
-    def of_offer(self, offer: Offer) -> float:
+    def of_offer(self, offer: Offer, taste: Taste | None = None) -> float:
         return self.acceptance(
-            offer.action_id, offer.channel, offer.customer_id is not None, offer.decided_at
+            offer.action_id,
+            offer.channel,
+            offer.customer_id is not None,
+            offer.decided_at,
+            offer_fit(offer, taste),
         )
 
-    def respond(self, offer: Offer) -> list[OfferFeedback]:
+    def respond(self, offer: Offer, taste: Taste | None = None) -> list[OfferFeedback]:
         """What the shopper sends back: `shown`, then `accepted`, `dismissed` or silence.
 
         Fixed by the offer id, so the same offer always gets the same answer. Only known
-        customers can answer (feedback names the customer).
+        customers can answer (feedback names the customer). A product offer's items count
+        when the shopper's `taste` is given.
         """
         if offer.customer_id is None:
             return []
@@ -103,11 +125,56 @@ class HiddenTruth:
         shown_at = offer.decided_at + 500 + int(draws[1] * 2_000)
         answers = [_feedback(offer, "shown", shown_at, 0)]
         answer_at = shown_at + 5_000 + int(draws[3] * 85_000)
-        if draws[2] < self.of_offer(offer):
+        if draws[2] < self.of_offer(offer, taste):
             answers.append(_feedback(offer, "accepted", answer_at, 1))
         elif draws[3] < DISMISS_RATE:
             answers.append(_feedback(offer, "dismissed", answer_at, 1))
         return answers
+
+
+def offer_fit(offer: Offer, taste: Taste | None) -> float:
+    """The log-odds a product offer's items add for the shopper; 0 for any other offer."""
+    return items_fit(offer.items, taste) if offer.kind == "product" else 0.0
+
+
+def items_fit(items: Sequence[str], taste: Taste | None) -> float:
+    """The log-odds that showing these items to this shopper adds to an offer's rate.
+
+    The best item draws the eye and the others dilute it: half the best item's fit plus half
+    the mean fit, over the items the shop sells (none of them, or no taste: 0).
+
+    >>> from insession.simulator import Shop, SimulationConfig
+    >>> shop = Shop(SimulationConfig(seed=1))
+    >>> jacket = shop.catalogue["apparel.jacket"][0]
+    >>> taste = Taste(shop, ("apparel.jacket",), 0, anchors=(jacket.product_id,))
+    >>> round(items_fit([shop.partners(jacket)[0].product_id], taste), 2)
+    0.8
+    >>> round(items_fit(["sku-beauty.perfume-1"], taste), 2)
+    -0.8
+    """
+    if taste is None:
+        return 0.0
+    shop = taste.shop
+    products = [shop.products[item] for item in items if item in shop.products]
+    if not products:
+        return 0.0
+    partners = {
+        partner.product_id
+        for anchor in taste.anchors
+        if anchor in shop.products
+        for partner in shop.partners(shop.products[anchor])
+    }
+    fits = [_item_fit(product, partners, taste) for product in products]
+    return 0.5 * max(fits) + 0.5 * sum(fits) / len(fits)
+
+
+def _item_fit(product: Product, partners: set[str], taste: Taste) -> float:
+    """`PARTNER_LIFT` if it goes with a product in play, plus `TASTE_LIFT` × its price's
+    closeness to the shopper's band if its category is a favourite, minus `MISFIT`."""
+    fit = PARTNER_LIFT if product.product_id in partners else 0.0
+    if product.category in taste.favourites:
+        fit += TASTE_LIFT * taste.shop.closeness(product, taste.price_band)
+    return fit - MISFIT
 
 
 def _uniforms(seed: int, offer_id: str, count: int) -> list[float]:

@@ -26,6 +26,12 @@ from insession.simulator.draws import new_device_id, new_event_id
 from insession.simulator.shoppers import Customer
 
 LOYAL_PURCHASE_FACTOR = 3.5
+CART_PARTNER_RATE = 0.65
+"""Further cart lines that go with something already in the cart (completing the look)."""
+BROWSE_FOLLOW_RATE = 0.35
+"""Browsing clicks that follow from the product just seen: to a partner or a similar one."""
+FOLLOW_PARTNER_SHARE = 0.4
+"""Of those, the share that go to a partner (the rest to a similar product)."""
 MAX_PAUSE_MS = 10 * MINUTE_MS
 """No pause inside a session is longer, so a session is never cut in two by the engine."""
 CURRENCY = "EUR"
@@ -82,6 +88,26 @@ class Session:
 
     def product(self) -> Product:
         return self.shop.product_for(self.customer.favourites, self.customer.price_band, self.rng)
+
+    def next_product(self) -> Product:
+        """The next product browsed: often one the last product leads to, else a fresh one."""
+        if not self.seen or self.rng.random() >= BROWSE_FOLLOW_RATE:
+            return self.product()
+        last = self.seen[-1]
+        if self.rng.random() < FOLLOW_PARTNER_SHARE and self.shop.partners(last):
+            return self.rng.choice(self.shop.partners(last))
+        return self.rng.choice(self.shop.similar(last))
+
+    def partner_for_cart(self) -> Product | None:
+        """Something that goes with what is in the cart and is not in it yet."""
+        held = self.cart
+        partners = [
+            partner
+            for product, _ in held.values()
+            for partner in self.shop.partners(product)
+            if partner.product_id not in held
+        ]
+        return self.rng.choice(partners) if partners else None
 
     def pause(self, median_s: float, sigma: float = 0.7) -> None:
         """Think time between clicks: lognormal seconds, capped well below the session gap."""
@@ -169,7 +195,7 @@ class Session:
             if self.rng.random() < 0.3:
                 category = self.rng.choice(self.customer.favourites)
                 self.page("category", f"/c/{category.replace('.', '/')}", category)
-            self.view(self.product())
+            self.view(self.next_product())
 
     def search(self) -> None:
         """Searches, retried after failures: a run of failures is a struggling shopper."""
@@ -197,12 +223,12 @@ class Session:
                 self.dwell(25, page_type=page_type)
 
     def hesitate(self) -> Product:
-        """Back to the same product three to five times, looking at others in between."""
+        """Back to the same product three to five times, comparing others in between."""
         product = self.product()
         for _ in range(self.rng.randint(3, 5)):
             self.view(product, linger_s=35)
             if self.rng.random() < 0.5:
-                self.view(self.product())
+                self.view(self.next_product())
         return product
 
     def add(self, product: Product) -> None:
@@ -230,7 +256,8 @@ class Session:
             favourite = self.seen[-1] if self.seen else self.product()
         self.add(favourite)
         for _ in range(self.rng.choice((0, 0, 1, 1, 2))):
-            product = self.product()
+            partner = self.partner_for_cart() if self.rng.random() < CART_PARTNER_RATE else None
+            product = partner or self.product()
             self.view(product)
             self.add(product)
 

@@ -73,6 +73,12 @@ def make_customer(shop: Shop, index: int, erasure: bool) -> Customer:
     )
 
 
+def customer_index(customer_id: str) -> int | None:
+    """The simulation index behind a customer id (`cust-000042` -> 42; None: not simulated)."""
+    prefix, _, number = customer_id.partition("-")
+    return int(number) if prefix == "cust" and number.isdigit() else None
+
+
 def _session_starts(rng: random.Random, sessions: int, config: SimulationConfig) -> list[int]:
     """Planned session start times over the period, busier at lunch and in the evening."""
     days = max(1, math.ceil(config.days))

@@ -5,10 +5,12 @@ settings; `state` and `strategies` hold what it keeps and how each strategy scor
 """
 
 from insession.models.items.knowledge import (
+    FORGET,
     KINDS,
     STRATEGIES,
     ItemKnowledge,
     Kind,
+    Observation,
     Recommendation,
     Sizes,
     Strategy,
@@ -16,11 +18,13 @@ from insession.models.items.knowledge import (
 from insession.models.items.parameters import Bounds, Scoring
 
 __all__ = [
+    "FORGET",
     "KINDS",
     "STRATEGIES",
     "Bounds",
     "ItemKnowledge",
     "Kind",
+    "Observation",
     "Recommendation",
     "Scoring",
     "Sizes",

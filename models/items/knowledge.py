@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal, NamedTuple
 
 from insession.models.items import snapshot, strategies
@@ -33,6 +33,24 @@ STRATEGIES: tuple[Strategy, ...] = (
     "recently_viewed",
     "trending",
 )
+
+
+class Observation(NamedTuple):
+    """One thing the knowledge learns: a view, cart addition or purchase of `item_id` in a
+    session, or (`kind` "forget", no item) that session's erasure. What the flow hands the
+    knowledge, and what processes share with each other (`insession.connectors.item_log`)."""
+
+    session_id: str
+    item_id: str
+    time_ms: int
+    kind: str
+    event_id: str = ""
+    """The event it came from: a process that replays events after a restart skips those
+    it already learned (see `docs/recommendations.md`)."""
+
+
+FORGET = "forget"
+"""`Observation.kind` of a session's erasure."""
 
 
 class Recommendation(NamedTuple):
@@ -98,9 +116,14 @@ class ItemKnowledge:
         self.ignored_events = 0
         """Events past a session's `events_per_session`, not learned from."""
         self._rule_weights = [1.0 / (i * i) for i in range(1, self.scoring.rule_steps + 1)]
-        self._distance_decay = [
+        decay = [
             math.exp(-d / self.scoring.neighbour_distance)
             for d in range(self.bounds.events_per_session + 1)
+        ]
+        # Row p: the decay of each position seen from position p (shared floats, no abs()
+        # in the scoring loop); events_per_session² references, 320 kB at the default 200.
+        self._decay_from = [
+            [decay[abs(q - p)] for q in range(len(decay))] for p in range(len(decay))
         ]
 
     # -- learning -----------------------------------------------------------------------
@@ -184,6 +207,14 @@ class ItemKnowledge:
                 add_to_row(other.bought, item, 1.0, keep)
                 add_to_row(item.bought, other, 1.0, keep)
         session.bought.append(item)
+
+    def learn(self, observations: Iterable[Observation]) -> None:
+        """`observe` each observation in order, and `forget_session` those that say so."""
+        for seen in observations:
+            if seen.kind == FORGET:
+                self.forget_session(seen.session_id)
+            else:
+                self.observe(seen.session_id, seen.item_id, seen.time_ms, seen.kind)  # type: ignore[arg-type]
 
     # -- forgetting -----------------------------------------------------------------------
 
@@ -294,16 +325,25 @@ class ItemKnowledge:
         if strategy != "blended":
             found = self._strategy(strategy, session, session_id)
             top = max(found.scores.values(), default=1.0) or 1.0
-            scores = {item: score / top for item, score in found.scores.items()}
-            return self._best(scores, n, excluded, lambda i: (strategy, found.seed_of(i)))
+            best = self._best(found.scores, n, excluded)
+            found.find_seeds(best)
+            return [
+                _recommendation(item, found.scores[item] / top, strategy, found.seed_of(item))
+                for item in best
+            ]
         parts = [
             (name, weight, self._strategy(name, session, session_id))
             for name, weight in self._blend_weights()
         ]
-        total, scaled = strategies.blend(parts)
-        chosen = self._best(total, n, excluded, lambda i: strategies.strongest_part(i, scaled))
+        total, unit, scaled = strategies.blend(parts)
+        best = self._best(total, n, excluded)
+        why = strategies.strongest_parts(best, scaled)
+        chosen = [
+            _recommendation(item, total[item] * unit, name, seed)
+            for item, (name, seed) in zip(best, why, strict=True)
+        ]
         if len(chosen) < n:
-            taken = excluded | {known[r.item] for r in chosen}
+            taken = excluded.union(best)
             fill = [i for i in self._trending.best(n + len(taken)) if i not in taken]
             chosen += [Recommendation(i.id, 0.0, "trending", None) for i in fill[: n - len(chosen)]]
         return chosen
@@ -327,7 +367,7 @@ class ItemKnowledge:
                 own,
                 self.scoring,
                 self.bounds.sessions_per_item,
-                self._distance_decay,
+                self._decay_from,
                 math.log(max(self._session_count, 1)),
             )
         if name == "clicked_next":
@@ -337,26 +377,11 @@ class ItemKnowledge:
         return strategies.recently_viewed(session, self.scoring.session_decay)
 
     @staticmethod
-    def _best(
-        scores: dict[ItemState, float],
-        n: int,
-        excluded: set[ItemState],
-        why: Callable[[ItemState], tuple[str, ItemState | None]],
-    ) -> list[Recommendation]:
+    def _best(scores: dict[ItemState, float], n: int, excluded: set[ItemState]) -> list[ItemState]:
+        """The `n` items of `scores` with the highest scores, best first, none excluded."""
         # A sort in C beats heapq's Python loop at the few hundred candidates a session has.
         ranked = sorted(scores, key=scores.__getitem__, reverse=True)[: n + len(excluded)]
-        chosen = []
-        for item in ranked:
-            score = scores[item]
-            if item in excluded or not item.alive:
-                continue
-            strategy, seed = why(item)
-            chosen.append(
-                Recommendation(item.id, score, strategy, None if seed is None else seed.id)
-            )
-            if len(chosen) == n:
-                break
-        return chosen
+        return [item for item in ranked if item not in excluded and item.alive][:n]
 
     # -- pickling -------------------------------------------------------------------------
 
@@ -382,6 +407,12 @@ class ItemKnowledge:
     def knows(self, item_id: ItemId) -> bool:
         return item_id in self._items
 
+    def sessions_with(self, item_id: ItemId) -> int:
+        """Sessions learned from that had the item (0: unknown): how much its neighbours
+        may have changed since a list was computed for it."""
+        item = self._items.get(item_id)
+        return item.seen if item is not None else 0
+
     def sizes(self) -> Sizes:
         """Counts of what is held, to check the bounds (O(items + sessions))."""
         items = self._items.values()
@@ -400,3 +431,9 @@ class ItemKnowledge:
             largest_partners=max(partners, default=0),
             largest_session=max((s.events for s in self._sessions.values()), default=0),
         )
+
+
+def _recommendation(
+    item: ItemState, score: float, strategy: str, seed: ItemState | None
+) -> Recommendation:
+    return Recommendation(item.id, score, strategy, None if seed is None else seed.id)

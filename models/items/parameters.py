@@ -44,10 +44,14 @@ class Scoring:
     """How the strategies score (and clicked-next learns); the defaults were chosen on a
     validation split of YOOCHOOSE (the last day of `train_tr`), never on the held-out set."""
 
-    sample_size: int = 500
+    sample_size: int = 250
     """Candidate neighbour sessions: the most recently active of those sharing an item."""
     neighbours: int = 100
     """Neighbour sessions kept, the most similar of the candidates (VSKNN's `k`)."""
+    query_items: int = 2
+    """`viewed_together` looks for neighbours of the session's latest this many distinct
+    items only (Serenade's `max_items_in_session`, 2 by default there too); the others still
+    count in the position weights. Bounds the query's work however long the session is."""
     position_weighting: PositionWeighting = "quadratic"
     """Weight of the current session's items by position: (position/length) or its square."""
     neighbour_distance: float = 3.0
@@ -69,7 +73,8 @@ class Scoring:
     """Half-life of an event's weight in the trending popularity."""
 
     def __post_init__(self) -> None:
-        for name in ("sample_size", "neighbours", "rule_steps", "trending_half_life_ms"):
+        counts = ("sample_size", "neighbours", "query_items", "rule_steps", "trending_half_life_ms")
+        for name in counts:
             if getattr(self, name) < 1:
                 raise ValueError(f"Scoring.{name} must be at least 1")
         if self.position_weighting not in ("linear", "quadratic"):

@@ -6,7 +6,7 @@ brought each one in, so that a recommendation can say why (`seed:<product>`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import attrgetter
 
@@ -35,13 +35,28 @@ class Candidates:
                 return seed
         return self.seed
 
+    def find_seeds(self, items: Iterable[ItemState]) -> None:
+        """Look up the neighbours' seeds of all of `items` at once (`seed_of` then reads
+        them): one set intersection per neighbour instead of a scan of them per item."""
+        if not self.neighbours:
+            return
+        seeds = self.seeds
+        missing = {item for item in items if item not in seeds}
+        for neighbour, seed in self.neighbours:
+            if not missing:
+                return
+            found = neighbour.items.keys() & missing
+            if found:
+                seeds.update(dict.fromkeys(found, seed))
+                missing -= found
+
 
 def viewed_together(
     session: Sequence[ItemState],
     own: SessionState | None,
     scoring: Scoring,
     per_item: int,
-    distance_decay: Sequence[float],
+    decay_from: Sequence[Sequence[float]],
     log_sessions: float,
 ) -> Candidates:
     """Session-kNN (VSKNN): items of the past sessions most similar to this one.
@@ -71,6 +86,8 @@ def viewed_together(
         item = session[length - 1 - back]
         if item in seen:
             continue
+        if len(seen) == scoring.query_items:
+            break
         seen.add(item)
         share = (length - back) / length
         weight = (share * share if quadratic else share) / distinct
@@ -100,9 +117,9 @@ def viewed_together(
         seed = found_by[neighbour][1]
         found.neighbours.append((neighbour, seed))
         items = neighbour.items
-        at = items[seed]
+        decay = decay_from[items[seed]]
         for item, position in items.items():
-            scores[item] = get(item, 0.0) + base * distance_decay[abs(position - at)]
+            scores[item] = get(item, 0.0) + base * decay[position]
     weight = scoring.idf_weight
     found.scores = {
         item: score * (1.0 + weight * (log_sessions - item.log_seen))
@@ -163,31 +180,48 @@ Part = tuple[str, float, Candidates]
 """A strategy's name, a factor for its scores and its candidates."""
 
 
-def blend(parts: Sequence[Part]) -> tuple[dict[ItemState, float], list[Part]]:
-    """The weighted sum of the parts' scores, each divided by its maximum, and the parts with
-    the factor (weight / maximum) each was scaled by."""
-    total: dict[ItemState, float] = {}
+def blend(parts: Sequence[Part]) -> tuple[dict[ItemState, float], float, list[Part]]:
+    """The weighted sum of the parts' scores, each divided by its maximum, in units of a
+    factor (a blended score is the sum times it), and the parts with the factor (weight /
+    maximum) each was scaled by.
+
+    The sum starts as a copy of the first part's scores (in its own units, a copy in C), so
+    only the other parts, a few dozen items each, are added item by item; the caller scales
+    only what it recommends.
+    """
     scaled: list[Part] = []
     for name, weight, part in parts:
         top = max(part.scores.values(), default=0.0)
-        if weight <= 0.0 or top <= 0.0:
-            continue
-        factor = weight / top
-        scaled.append((name, factor, part))
+        if weight > 0.0 and top > 0.0:
+            scaled.append((name, weight / top, part))
+    if not scaled:
+        return {}, 1.0, scaled
+    unit = scaled[0][1]
+    total = dict(scaled[0][2].scores)
+    get = total.get
+    for _, factor, part in scaled[1:]:
+        ratio = factor / unit
         for item, score in part.scores.items():
-            total[item] = total.get(item, 0.0) + factor * score
-    return total, scaled
+            total[item] = get(item, 0.0) + ratio * score
+    return total, unit, scaled
 
 
-def strongest_part(item: ItemState, scaled: Sequence[Part]) -> tuple[str, ItemState | None]:
-    """The part of a blend that gave `item` most (`scaled` as `blend` returns it), and that
-    part's seed for it."""
-    best, name, seed = -1.0, "", None
-    for part_name, factor, part in scaled:
-        score = part.scores.get(item)
-        if score is not None and factor * score > best:
-            best, name, seed = factor * score, part_name, part.seed_of(item)
-    return name, seed
+def strongest_parts(
+    items: Sequence[ItemState], scaled: Sequence[Part]
+) -> list[tuple[str, ItemState | None]]:
+    """For each of `items`, the part of a blend that gave it most (`scaled` as `blend`
+    returns it) and that part's seed for it."""
+    strongest = []
+    for item in items:
+        best, chosen = -1.0, scaled[0]
+        for part in scaled:
+            score = part[2].scores.get(item)
+            if score is not None and part[1] * score > best:
+                best, chosen = part[1] * score, part
+        strongest.append(chosen)
+    for part in scaled:
+        part[2].find_seeds([item for item, by in zip(items, strongest, strict=True) if by is part])
+    return [(by[0], by[2].seed_of(item)) for item, by in zip(items, strongest, strict=True)]
 
 
 def _latest_first(session: Sequence[ItemState]) -> list[ItemState]:

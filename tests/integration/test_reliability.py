@@ -31,8 +31,11 @@ from tests.kafka_io import consume
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
-PERSONALISED = ("product", "discount", "free_delivery", "loyalty")
-"""Offer kinds of the shipped catalogue that need consent."""
+
+def _needs_consent(offer: Offer) -> bool:
+    """Personalised: made because the shopper consented (contextual product offers, help and
+    content need no consent, and are not withdrawn)."""
+    return "consent:granted" in offer.reason_codes
 
 
 @pytest.fixture
@@ -210,9 +213,7 @@ def test_a_revoke_withdraws_the_live_personalised_offers_also_when_late(
     made = {c: _for(before, c, Offer) for c in ("ontime", "late")}
     for offers in made.values():
         assert {o.kind for o in offers} >= {"product", "help"}, offers
-    personal = {
-        c: [o.offer_id for o in offers if o.kind in PERSONALISED] for c, offers in made.items()
-    }
+    personal = {c: [o.offer_id for o in offers if _needs_consent(o)] for c, offers in made.items()}
     assert all(personal.values())
     assert (
         wait_for(
@@ -242,7 +243,7 @@ def test_a_revoke_withdraws_the_live_personalised_offers_also_when_late(
         assert sorted(w.offer_id for _, w in withdrawals) == sorted(personal[customer])
         assert all(m.key() == customer.encode() for m, _ in withdrawals), "keyed like offers"
         assert all(w.reason == "consent_revoked" for _, w in withdrawals)
-        helps = [o.offer_id for o in made[customer] if o.kind not in PERSONALISED]
+        helps = [o.offer_id for o in made[customer] if not _needs_consent(o)]
 
         def cleared(customer: str = customer, helps: list[str] = helps) -> bool:
             listed = _listed(redis_client, redis_prefix, customer)
@@ -268,4 +269,4 @@ def test_a_revoke_withdraws_the_live_personalised_offers_also_when_late(
     final = topic.until(helped_again)
     for customer in ("ontime", "late"):
         later = [o for o in _for(final, customer, Offer) if o.decided_at >= after]
-        assert not [o for o in later if o.kind in PERSONALISED], later
+        assert not [o for o in later if _needs_consent(o)], later

@@ -30,6 +30,25 @@ from insession.schemas.events import (
 )
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "insession" / "catalogue.toml"
+
+Product = tuple[str, float, str]
+"""(product id, price, category) of a scenario's product."""
+JACKET_RED: Product = ("jacket-red-38", 129.0, "apparel.jacket")
+JACKET_BASIC: Product = ("jacket-basic", 40.0, "apparel.jacket")
+SCARF_SILK: Product = ("scarf-silk-red", 60.0, "apparel.scarf")
+SCARF_POLY: Product = ("scarf-poly", 9.0, "apparel.scarf")
+
+
+def outfits(red_with_cheap: int, red_with_silk: int, basic_with_cheap: int) -> list:
+    """(shoppers, basket) of traffic where jackets and scarves are bought together: red
+    jackets with the cheap scarf more often than with the silk one, if asked so."""
+    return [
+        (red_with_cheap, [JACKET_RED, SCARF_POLY]),
+        (red_with_silk, [JACKET_RED, SCARF_SILK]),
+        (basic_with_cheap, [JACKET_BASIC, SCARF_POLY]),
+    ]
+
+
 T0 = 1_764_000_000_000
 
 

@@ -6,28 +6,69 @@ import dataclasses
 import itertools
 
 from insession.operators.decide import stable_offer_id
+from insession.schemas.events import OrderLine, Purchase
 
-from tests.operators.scenario import Shopper
+from tests.operators.scenario import Shopper, outfits
+
+
+def _bought_together(she: Shopper, baskets: list[tuple[int, list[tuple[str, float, str]]]]):
+    """Other shoppers of her engine each buy one basket (count, [(product, price, category)])."""
+    n = 0
+    for count, basket in baskets:
+        for _ in range(count):
+            n += 1
+            other = Shopper(customer_id=f"other-{n}", engine=she.engine, now=she.now)
+            for product, price, category in basket:
+                other.view(product, price=price, category=category)
+                other.add(product, price=price, category=category)
+            other.send(
+                Purchase,
+                order_id=f"o-{n}",
+                lines=tuple(
+                    OrderLine(product_id=p, unit_price=c, category=k) for p, c, k in basket
+                ),
+            )
+
+
+OUTFITS = outfits(5, 3, 4)
+"""Red jackets are bought with the cheap scarf more often than with the silk one."""
 
 
 def test_bought_a_red_jacket_gets_a_matching_scarf_in_her_price_band() -> None:
+    """Learned, not hard-coded: what others bought with the jacket, at her price level (the
+    cheap scarf bought with it more often is far below a 129 jacket buyer's level)."""
     she = Shopper()
+    _bought_together(she, OUTFITS)
     she.consent()
     she.view("jacket-red-38", price=129.0)
     decision = she.buy("jacket-red-38", price=129.0)
     assert decision.offer is not None
-    assert decision.offer.action_id == "scarf-match"
+    assert decision.offer.action_id == "goes-with-purchase"
     assert "scenario:complementary" in decision.offer.reason_codes
-    assert decision.offer.items == ("scarf-silk-red", "scarf-silk-navy")
+    assert decision.offer.items == ("scarf-silk-red",)
+    assert "strategy:bought_together" in decision.offer.reason_codes
+    assert "seed:jacket-red-38" in decision.offer.reason_codes
 
 
-def test_a_bargain_hunter_gets_no_scarf_outside_its_price_band() -> None:
+def test_a_bargain_hunter_gets_the_cheap_scarf_not_the_silk_one() -> None:
     he = Shopper()
+    _bought_together(he, OUTFITS)
     he.consent()
-    he.view("jacket-basic", price=35.0)
-    decision = he.buy("jacket-basic", price=35.0)
-    assert decision.rejected.get("scarf-match") == "outside_price_band"
-    assert decision.offer is None or decision.offer.action_id != "scarf-match"
+    for _ in range(3):
+        he.view("jacket-basic", price=40.0)
+    decision = he.buy("jacket-red-38", price=129.0)
+    assert decision.offer is None or "scarf-silk-red" not in decision.offer.items
+    # Both scarves were bought with the red jacket; he browses cheap jackets: the cheap one.
+    found = he.engine.recs.for_offer("bought_together", he.state, None, 3)
+    assert [r.item for r in found] == ["scarf-poly"]
+
+
+def test_without_traffic_there_is_nothing_to_complement() -> None:
+    she = Shopper()
+    she.consent()
+    decision = she.buy("jacket-red-38", price=129.0)
+    assert decision.rejected.get("goes-with-purchase") == "no_recommendation"
+    assert decision.offer is None or decision.offer.action_id != "goes-with-purchase"
 
 
 def test_hesitation_on_one_item_gets_a_better_fitting_variant() -> None:
@@ -39,6 +80,23 @@ def test_hesitation_on_one_item_gets_a_better_fitting_variant() -> None:
     assert decision.offer is not None
     assert decision.offer.action_id == "variant-cheaper"
     assert decision.offer.reason_codes[0] == "scenario:hesitation"
+
+
+def test_hesitation_gets_a_cheaper_one_others_viewed_with_it_in_its_category() -> None:
+    she = Shopper()
+    for n in range(3):
+        other = Shopper(customer_id=f"other-{n}", engine=she.engine)
+        other.view("boots-12", price=150.0, category="shoes.boots")
+        other.view("boots-7", price=99.0, category="shoes.boots")
+        other.view("boots-lux", price=400.0, category="shoes.boots")
+        other.view("bag-3", price=80.0, category="bags.handbag")
+    she.consent()
+    for _ in range(3):
+        decision = she.view("boots-12", price=150.0, category="shoes.boots")
+    assert decision.offer is not None
+    assert decision.offer.action_id == "cheaper-alternative"
+    assert decision.offer.items == ("boots-7",)
+    assert {"strategy:cheaper", "seed:boots-12"} <= set(decision.offer.reason_codes)
 
 
 def test_failed_searches_get_help_not_a_promotion_even_without_consent() -> None:
@@ -74,7 +132,7 @@ def test_no_personalised_offer_without_consent() -> None:
     he = Shopper()
     he.view("jacket-red-38", price=129.0)
     decision = he.buy("jacket-red-38", price=129.0)
-    assert decision.rejected["scarf-match"] == "no_consent"
+    assert decision.rejected["goes-with-purchase"] == "no_consent"
     assert decision.offer is None or decision.offer.kind in ("help", "content", "service_recovery")
 
 

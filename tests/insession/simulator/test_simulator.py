@@ -30,6 +30,7 @@ from insession.settings import Settings
 from insession.simulator import (
     NEGATIVE_POSTS,
     POSITIVE_POSTS,
+    Shop,
     SimulationConfig,
     encode_item,
     produce,
@@ -165,6 +166,33 @@ def test_the_mix_exercises_every_scenario(
     revoked = {e.customer_id for e in consents if not e.granted and e.customer_id in grants}
     assert len(grants) >= 60 and revoked
     assert any(isinstance(e, ErasureRequest) for e in events)
+
+
+def test_orders_complete_looks_and_browsing_follows_them(
+    events: list[Event], sessions: dict[str, list[Event]]
+) -> None:
+    shop = Shop(SimulationConfig(seed=7))
+
+    def goes_with(first: str, second: str) -> bool:
+        return shop.products[second] in shop.partners(shop.products[first])
+
+    orders = [
+        [line.product_id for line in e.lines]
+        for e in events
+        if isinstance(e, Purchase) and len(e.lines) > 1
+    ]
+    paired = [o for o in orders if any(goes_with(a, b) for a, b in itertools.combinations(o, 2))]
+    assert len(orders) > 30 and len(paired) / len(orders) > 0.45, (len(paired), len(orders))
+
+    moves = [
+        (a.product_id, b.product_id)
+        for session in sessions.values()
+        for a, b in itertools.pairwise(e for e in session if isinstance(e, ProductView))
+        if a.product_id != b.product_id
+    ]
+    to_partner = sum(goes_with(a, b) for a, b in moves) / len(moves)
+    to_similar = sum(shop.products[b] in shop.similar(shop.products[a]) for a, b in moves)
+    assert to_partner > 0.08 and to_similar / len(moves) > 0.15, (to_partner, to_similar)
 
 
 def test_posts_read_as_meant_and_mostly_leave_scoring_to_the_engine(

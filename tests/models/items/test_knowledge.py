@@ -130,6 +130,22 @@ def test_viewed_together_finds_the_items_of_sessions_sharing_the_seed() -> None:
     assert seeds["mat"] == "tent" and seeds["socks"] == "boots"
 
 
+def test_viewed_together_reads_the_neighbours_of_the_latest_query_items_only() -> None:
+    knowledge = ItemKnowledge(scoring=Scoring(query_items=2))
+    learn(knowledge, {1: ["boots", "socks"], 2: ["tent", "mat"], 3: ["lamp", "stove"]})
+    ranked = items_of(knowledge, ["boots", "tent", "lamp"], strategy="viewed_together")
+    assert set(ranked) == {"tent", "mat", "lamp", "stove"}  # boots is 3 items back
+    found = knowledge.recommend(["boots", "tent", "lamp", "lamp"], strategy="viewed_together")
+    assert {r.item: r.seed for r in found} == {
+        "lamp": "lamp",
+        "stove": "lamp",
+        "tent": "tent",
+        "mat": "tent",
+    }
+    with pytest.raises(ValueError, match="query_items"):
+        Scoring(query_items=0)
+
+
 def test_a_session_being_observed_is_not_its_own_neighbour() -> None:
     knowledge = ItemKnowledge()
     learn(knowledge, {"past": ["tent", "mat"], "now": ["tent", "lamp"]})

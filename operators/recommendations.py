@@ -1,0 +1,471 @@
+"""The shopper's recommendations: the "for you" shelf and the items of product offers.
+
+`Recommender` joins the process's item knowledge (`models.items`: what goes together, learned
+from every view, cart addition and purchase) with its product store (`operators.products`:
+what is on sale, at which price, in which category). Every list it answers leaves out what
+is out of stock or withdrawn, what is in the cart and what the shopper owns.
+
+What a list may read depends on consent (`docs/recommendations.md`):
+
+* **contextual** (no consent needed): the neighbours of the product in view, what is cheaper
+  or similar in its category, and trending products. Nothing of the shopper's history.
+* **personal** (personalisation consent): the session so far, the cart, past purchases and
+  the shopper's price level. A shopper without consent gets the contextual shelf.
+
+The worker threads of a process share one `Recommender`; its lock keeps a list from being
+read while another thread's event is being learned.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from insession.models.items import FORGET, ItemKnowledge, Observation, Recommendation, Strategy
+from insession.operators.products import Facts, ProductStore
+from insession.operators.session import CustomerState
+from insession.schemas.events import CartAdd, CartRemove, Event, ProductView, Purchase
+
+CACHED_LENGTH = 50
+"""Items kept in a product's cached contextual list."""
+CACHED_PRODUCTS = 20_000
+"""(product, strategy) lists cached, the least recently used forgotten first."""
+REFRESH_GROWTH = 1.0
+REFRESH_EVERY = 50_000
+"""A cached list is computed again once as many sessions again (and at least 3 more) had its
+product, or after 50,000 events were learned anywhere (trending fills the list's tail): a
+product's neighbours settle as its sessions grow, so each is computed about log2(its
+sessions) times."""
+TRENDING_EVERY = 1_000
+"""The trending list is computed again after this many events were learned (or a tenth more
+than when it was computed, early on)."""
+MAX_ASKED = 200
+"""The longest list asked of the knowledge when filters (category, price) drop many items."""
+SHELF_EVENTS = (ProductView, CartAdd, CartRemove, Purchase)
+"""Events after which the shelf is computed again."""
+
+
+def product_of(event: Event | None) -> str | None:
+    """The product a view or a cart change names (the contextual lists' seed)."""
+    if isinstance(event, ProductView | CartAdd | CartRemove):
+        return event.product_id
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class RecsConfig:
+    """How many items a shelf holds and how lists are filtered."""
+
+    enabled: bool = True
+    """Off: no shelves and no learning; strategy offers are never eligible."""
+    shelf_size: int = 20
+    history_items: int = 3
+    """Past purchases (the most recent) that seed a consenting shopper's shelf."""
+    session_items: int = 10
+    """The session's latest product views that seed it (YOOCHOOSE's sessions average four
+    clicks; a longer one's early views count little in the position weights anyway)."""
+    price_tolerance: float = 2.0
+    """A personal list keeps items whose price level (price against their category's typical
+    price) is within this factor of the shopper's: a premium jacket buyer is shown premium
+    scarves. Items of unknown price are kept."""
+    strategy_override: Strategy | None = None
+    """Answer every list from this one strategy of the knowledge, with the same filters:
+    "trending" is the popularity baseline the closed loop compares learned lists with."""
+
+    def __post_init__(self) -> None:
+        if self.shelf_size < 1 or self.history_items < 0 or self.price_tolerance < 1.0:
+            raise ValueError("shelf_size >= 1, history_items >= 0 and price_tolerance >= 1")
+
+
+class Recommender:
+    """Learns the item knowledge from shoppers' events and answers their lists.
+
+    >>> from insession.operators.session import SessionConfig, apply_event
+    >>> from insession.schemas.events import ProductView
+    >>> recommender = Recommender(ProductStore())
+    >>> def view(state, product, second):
+    ...     event = ProductView(event_id=f"{state.person}-{second}", channel="web",
+    ...         event_time=1_764_000_000_000 + 1_000 * second, customer_id=state.person,
+    ...         product_id=product, price=50.0, category="tents")
+    ...     apply_event(state, event, SessionConfig())
+    ...     recommender.products.learn_event(event)
+    ...     return recommender.observe(state, event)
+    >>> for n, trip in enumerate([["tent", "mat", "stove"], ["tent", "mat"], ["lamp"]]):
+    ...     other = CustomerState(person=f"c-{n + 2}")
+    ...     _ = [view(other, product, second) for second, product in enumerate(trip)]
+    >>> state = CustomerState(person="c-1", consent=True)
+    >>> _ = view(state, "tent", 10)
+    >>> for r in recommender.shelf(state, "tent", consented=True):
+    ...     print(r.item, r.strategy, r.seed)
+    mat viewed_together tent
+    stove viewed_together tent
+    lamp trending None
+    """
+
+    def __init__(
+        self,
+        products: ProductStore,
+        knowledge: ItemKnowledge | None = None,
+        config: RecsConfig | None = None,
+    ) -> None:
+        self.products = products
+        self.knowledge = knowledge if knowledge is not None else ItemKnowledge()
+        self.config = config or RecsConfig()
+        self.lock = threading.Lock()
+        self.shares = False
+        """Whether other processes learn what this one observes (`observe` then returns the
+        observations, for `insession.connectors.item_log`)."""
+        self._replayed: set[str] = set()
+        """Event ids the knowledge already learned before a restart (`skip_replayed`)."""
+        self._lists: OrderedDict[tuple[str, str], tuple[int, int, list[Recommendation]]]
+        self._lists = OrderedDict()
+        """(product, strategy) -> (sessions with it, events learned, list) when computed."""
+        self._personal_lists: OrderedDict[str, tuple[list[str], int, list[Recommendation]]]
+        self._personal_lists = OrderedDict()
+        """session token -> (seeds, product changes, the knowledge's list) when computed."""
+        self._filtered: OrderedDict[tuple[str, str, str | None, bool], _Filtered]
+        self._filtered = OrderedDict()
+        """(product, strategy, category, cheaper) -> (its list, product changes, kept)."""
+        self.learned = 0
+        """Observations learned (here and shared), for the cache's refresh."""
+
+    # --- learning -----------------------------------------------------------------------
+
+    def observe(self, state: CustomerState, event: Event) -> tuple[Observation, ...]:
+        """Learn what the event shows (a view, a cart addition, the lines of a purchase) in
+        the shopper's current session; the observations made, when other processes share
+        them (`shares`)."""
+        if not self.config.enabled or state.session is None:
+            return ()
+        if isinstance(event, ProductView):
+            seen = [(event.product_id, "view")]
+        elif isinstance(event, CartAdd):
+            seen = [(event.product_id, "cart")]
+        elif isinstance(event, Purchase):
+            seen = [(line.product_id, "purchase") for line in event.lines]
+        else:
+            return ()
+        if self._replayed and event.event_id in self._replayed:
+            self._replayed.discard(event.event_id)
+            return ()
+        session = session_token(state)
+        at = event.event_time
+        if not self.shares:
+            with self.lock:
+                for item, kind in seen:
+                    self.knowledge.observe(session, item, at, kind)  # type: ignore[arg-type]
+                self.learned += len(seen)
+            return ()
+        made = tuple(Observation(session, item, at, kind, event.event_id) for item, kind in seen)
+        with self.lock:
+            self.knowledge.learn(made)
+            self.learned += len(made)
+        return made
+
+    def forget(self, state: CustomerState) -> tuple[Observation, ...]:
+        """Take back every session of the person the knowledge may still hold (erasure, or a
+        device whose history now belongs to a customer)."""
+        if not state.item_key:
+            return ()
+        made = tuple(
+            Observation(f"{state.item_key}:{number}", "", 0, FORGET)
+            for number in range(1, state.sessions + 1)
+        )
+        with self.lock:
+            self.knowledge.learn(made)
+        return made
+
+    def learn_shared(self, observations: Sequence[Observation]) -> None:
+        """What other processes learned (`insession.connectors.item_log`)."""
+        with self.lock:
+            self.knowledge.learn(observations)
+            self.learned += len(observations)
+
+    def skip_replayed(self, event_ids: Iterable[str]) -> None:
+        """These events were learned before a restart: when the flow replays them, skip."""
+        self._replayed.update(event_ids)
+
+    # --- answering ----------------------------------------------------------------------
+
+    def shelf(
+        self, state: CustomerState, product: str | None, *, consented: bool
+    ) -> tuple[Recommendation, ...]:
+        """The shopper's "for you" shelf: from the session so far and past purchases with
+        consent, else from `product` (the one in view; None: what is trending)."""
+        if not self.config.enabled:
+            return ()
+        if consented:
+            return self._personal(state, self.config.shelf_size)
+        return self._contextual(state, product, self.config.shelf_size)
+
+    def for_offer(
+        self, strategy: str, state: CustomerState, event: Event, n: int
+    ) -> tuple[Recommendation, ...]:
+        """The items a catalogue offer with this `strategy` shows now (empty: none fit)."""
+        if not self.config.enabled:
+            return ()
+        if strategy == "for_you":
+            return self._personal(state, n)
+        if strategy == "trending":
+            return self._answer([], n, state, "trending")
+        if strategy in ("bought_together", "cart"):
+            if strategy == "cart":
+                seeds = list(state.session.cart) if state.session is not None else []
+            elif isinstance(event, Purchase):
+                seeds = [line.product_id for line in event.lines]
+            else:
+                seeds = self._history(state)
+            if not seeds:
+                return ()
+            return self._answer(seeds, n, state, "bought_together", band=self._level(state))
+        seed = product_of(event)
+        if seed is None:
+            return ()
+        if strategy == "viewed_together":
+            return self._answer([seed], n, state, "blended", cached=True)
+        (facts,) = self.products.facts([seed])
+        if facts is None or facts.category is None:
+            return ()
+        cheaper = facts if strategy == "cheaper" else None
+        return self._answer(
+            [seed],
+            n,
+            state,
+            "blended",
+            category=facts.category,
+            cheaper_than=cheaper,
+            cached=True,
+        )
+
+    def _personal(self, state: CustomerState, n: int) -> tuple[Recommendation, ...]:
+        """From the session's latest views and the latest purchases. The knowledge's list is
+        kept per person while those seeds stay the same (a cart change, a checkout: only
+        what is left out changes)."""
+        session = state.session
+        recent = list(session.recent_products)[-self.config.session_items :] if session else []
+        seeds = self._history(state) + recent
+        if not seeds:
+            return self._answer([], n, state, "trending")
+        token = session_token(state)
+        held = set(state.owned)
+        if session is not None:
+            held.update(session.cart)
+        held.add(recent[-1] if recent else seeds[-1])
+        with self.lock:
+            cached = self._personal_lists.get(token)
+            if cached is not None and cached[0] == seeds and cached[1] == self.products.changes:
+                self._personal_lists.move_to_end(token)
+                listed = cached[2]
+            else:
+                listed = self.knowledge.recommend(
+                    seeds, CACHED_LENGTH, exclude=held, strategy=self._strategy("blended"),
+                    session_id=token,
+                )  # fmt: skip
+                self._personal_lists[token] = (seeds, self.products.changes, listed)
+                if len(self._personal_lists) > CACHED_PRODUCTS:
+                    self._personal_lists.popitem(last=False)
+        band = self._level(state)
+        width = math.log(self.config.price_tolerance)
+        kept = self._kept([r for r in listed if r.item not in held], n, None, None, band, width)
+        if len(kept) == n or len(listed) < CACHED_LENGTH:
+            return tuple(kept)
+        return self._answer(seeds, n, state, "blended", band=band, session_id=token, exclude=held)
+
+    def _strategy(self, strategy: Strategy) -> Strategy:
+        return self.config.strategy_override or strategy
+
+    def _contextual(
+        self, state: CustomerState, product: str | None, n: int
+    ) -> tuple[Recommendation, ...]:
+        if product is None:
+            return self._answer([], n, state, "trending")
+        return self._answer([product], n, state, "blended", cached=True)
+
+    def _history(self, state: CustomerState) -> list[str]:
+        keep = self.config.history_items
+        return list(state.owned)[-keep:] if keep else []
+
+    def _level(self, state: CustomerState) -> float | None:
+        """The shopper's price level: the mean `Facts.level` of what they viewed this session
+        and bought before (None: no price known)."""
+        session = state.session
+        products = self._history(state) + (list(session.recent_products)[-10:] if session else [])
+        levels = [f.level for f in self.products.facts(products) if f and f.level is not None]
+        return sum(levels) / len(levels) if levels else None
+
+    def _answer(
+        self,
+        seeds: list[str],
+        n: int,
+        state: CustomerState,
+        strategy: Strategy,
+        *,
+        band: float | None = None,
+        category: str | None = None,
+        cheaper_than: Facts | None = None,
+        session_id: str | None = None,
+        exclude: Iterable[str] = (),
+        cached: bool = False,
+        ask: int | None = None,
+    ) -> tuple[Recommendation, ...]:
+        """The knowledge's list, then only what is on sale, not held (cart, owned, `exclude`)
+        and passes the filters. `cached`: the list of one seed (the product in view, which
+        it leaves out), kept per product until it may have changed (`_product_list`)."""
+        session = state.session
+        held = set(state.owned)
+        held.update(exclude)
+        if session is not None:
+            held.update(session.cart)
+        strategy = self.config.strategy_override or strategy
+        width = math.log(self.config.price_tolerance)
+        if strategy == "trending":
+            # Popular now: one list for everyone, computed again every `TRENDING_EVERY`
+            # events learned (`held` may fill it up: asked again at full length below).
+            listed = [r for r in self._trending_list() if r.item not in held]
+            kept = self._kept(listed, n, category, cheaper_than, band, width)
+            if len(kept) == n or len(listed) + len(held) < CACHED_LENGTH:
+                return tuple(kept)
+            seeds = []
+        elif cached:
+            listed, complete = self._product_list(seeds[0], strategy, category, cheaper_than)
+            kept = [r for r in listed if r.item not in held][:n]
+            if len(kept) == n or complete:
+                return tuple(kept)
+            held.add(seeds[0])
+            ask = MAX_ASKED  # the cached list was not enough
+        # A little room for what the filters drop; asked again, longer, if too little.
+        wanted = ask or n + 5
+        while True:
+            with self.lock:
+                found = self.knowledge.recommend(
+                    seeds, wanted, exclude=held, strategy=strategy, session_id=session_id
+                )
+            kept = self._kept(found, n, category, cheaper_than, band, width)
+            if len(kept) >= n or len(found) < wanted or wanted >= MAX_ASKED:
+                return tuple(kept[:n])
+            wanted = min(4 * wanted, MAX_ASKED)
+
+    def _kept(
+        self,
+        found: list[Recommendation],
+        n: int,
+        category: str | None,
+        cheaper_than: Facts | None,
+        band: float | None,
+        width: float,
+    ) -> list[Recommendation]:
+        """The first `n` of `found` that pass the filters (products looked up a few at a
+        time: most lists need only their first few checked)."""
+        kept: list[Recommendation] = []
+        step = n + 5
+        for start in range(0, len(found), step):
+            chunk = found[start : start + step]
+            facts = self.products.facts((r.item for r in chunk), levels=band is not None)
+            for rec, fact in zip(chunk, facts, strict=True):
+                if _passes(fact, category, cheaper_than, band, width):
+                    kept.append(rec)
+                    if len(kept) == n:
+                        return kept
+        return kept
+
+    def _product_list(
+        self,
+        product: str,
+        strategy: Strategy,
+        category: str | None,
+        cheaper_than: Facts | None,
+    ) -> tuple[list[Recommendation], bool]:
+        """The knowledge's best for one product (itself left out) that are on sale and pass
+        the filters, and whether that is all there is (the list was not cut at
+        `CACHED_LENGTH`). Kept until the product's list is computed again (`_raw_list`) or
+        a product goes on or off sale."""
+        raw, complete = self._raw_list(product, strategy)
+        key = (product, strategy, category, cheaper_than is not None)
+        changes = self.products.changes
+        with self.lock:
+            cached = self._filtered.get(key)
+            if cached is not None and cached[0] is raw and cached[1] == changes:
+                self._filtered.move_to_end(key)
+                return cached[2], complete
+        listed = self._kept(raw, CACHED_LENGTH, category, cheaper_than, None, 0.0)
+        with self.lock:
+            self._filtered[key] = (raw, changes, listed)
+            if len(self._filtered) > CACHED_PRODUCTS:
+                self._filtered.popitem(last=False)
+        return listed, complete
+
+    def _trending_list(self) -> list[Recommendation]:
+        with self.lock:
+            cached = self._lists.get(("", "trending"))
+            since = self.learned - cached[1] if cached is not None else 0
+            if cached is not None and since < min(TRENDING_EVERY, 1 + cached[1] // 10):
+                return cached[2]
+            listed = self.knowledge.recommend([], CACHED_LENGTH, strategy="trending")
+            self._lists[("", "trending")] = (0, self.learned, listed)
+            return listed
+
+    def _raw_list(self, product: str, strategy: Strategy) -> tuple[list[Recommendation], bool]:
+        """The knowledge's `CACHED_LENGTH` best for one product, and whether that is all,
+        computed again once `REFRESH_GROWTH` more sessions have had the product or
+        `REFRESH_EVERY` events were learned since: what others did around a product changes
+        slowly, and contextual lists (no consent, the product in view) are asked for again
+        and again."""
+        with self.lock:
+            seen = self.knowledge.sessions_with(product)
+            key = (product, strategy)
+            cached = self._lists.get(key)
+            if cached is not None:
+                at_seen, at_learned, listed = cached
+                fresh = seen < at_seen + max(3.0, REFRESH_GROWTH * at_seen)
+                if fresh and self.learned - at_learned < REFRESH_EVERY:
+                    self._lists.move_to_end(key)
+                    return listed, len(listed) < CACHED_LENGTH
+            listed = self.knowledge.recommend(
+                [product], CACHED_LENGTH, exclude=[product], strategy=strategy
+            )
+            self._lists[key] = (seen, self.learned, listed)
+            if len(self._lists) > CACHED_PRODUCTS:
+                self._lists.popitem(last=False)
+            return listed, len(listed) < CACHED_LENGTH
+
+
+_Filtered = tuple[list[Recommendation], int, list[Recommendation]]
+
+
+def _passes(
+    facts: Facts | None,
+    category: str | None,
+    cheaper_than: Facts | None,
+    band: float | None,
+    width: float,
+) -> bool:
+    """On sale, in the category, cheaper, and at the shopper's price level, as asked."""
+    if facts is None or not facts.on_sale:
+        return False
+    if category is not None and facts.category != category:
+        return False
+    if cheaper_than is not None and not _cheaper(facts, cheaper_than):
+        return False
+    return band is None or facts.level is None or abs(facts.level - band) <= width
+
+
+def session_token(state: CustomerState) -> str:
+    """The opaque id the knowledge knows the person's current session by: a random key
+    drawn for the person, and the session number. Erasing the person's state erases the key,
+    so nothing left in the knowledge (or the shared log) can be tied to them again."""
+    if not state.item_key:
+        state.item_key = secrets.token_hex(8)
+    number = state.session.number if state.session is not None else 0
+    return f"{state.item_key}:{number}"
+
+
+def _cheaper(facts: Facts, than: Facts) -> bool:
+    if facts.price is None or than.price is None:
+        return False
+    if facts.currency and than.currency and facts.currency != than.currency:
+        return False
+    return facts.price < than.price
