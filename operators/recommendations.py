@@ -30,13 +30,18 @@ from insession.operators.products import Facts, ProductStore
 from insession.operators.session import CustomerState
 from insession.schemas.events import CartAdd, CartRemove, Event, ProductView, Purchase
 
+MIN_SESSIONS = 3
+"""Sessions that must have had a product before its contextual list is used: its neighbours
+are counts over everyone's sessions, the shopper's own included, and with fewer they would
+mostly echo what this one shopper did (no consent needed is the promise). Below it the
+contextual shelf is trending, and the product's contextual offers are not made."""
 CACHED_LENGTH = 50
 """Items kept in a product's cached contextual list."""
 CACHED_PRODUCTS = 20_000
 """(product, strategy) lists cached, the least recently used forgotten first."""
 REFRESH_GROWTH = 1.0
 REFRESH_EVERY = 50_000
-"""A cached list is computed again once as many sessions again (and at least 3 more) had its
+"""A cached list is computed again once as many sessions again (and at least 5 more) had its
 product, or after 50,000 events were learned anywhere (trending fills the list's tail): a
 product's neighbours settle as its sessions grow, so each is computed about log2(its
 sessions) times."""
@@ -223,7 +228,7 @@ class Recommender:
                 return ()
             return self._answer(seeds, n, state, "bought_together", band=self._level(state))
         seed = product_of(event)
-        if seed is None:
+        if seed is None or not self._has_neighbours(seed):
             return ()
         if strategy == "viewed_together":
             return self._answer([seed], n, state, "blended", cached=True)
@@ -281,9 +286,15 @@ class Recommender:
     def _contextual(
         self, state: CustomerState, product: str | None, n: int
     ) -> tuple[Recommendation, ...]:
-        if product is None:
+        if product is None or not self._has_neighbours(product):
             return self._answer([], n, state, "trending")
         return self._answer([product], n, state, "blended", cached=True)
+
+    def _has_neighbours(self, product: str) -> bool:
+        """Whether enough sessions had the product for its list to be everyone's
+        (`MIN_SESSIONS`), not an echo of the one shopper's own session."""
+        with self.lock:
+            return self.knowledge.sessions_with(product) >= MIN_SESSIONS
 
     def _history(self, state: CustomerState) -> list[str]:
         keep = self.config.history_items
@@ -325,8 +336,12 @@ class Recommender:
         if strategy == "trending":
             # Popular now: one list for everyone, computed again every `TRENDING_EVERY`
             # events learned (`held` may fill it up: asked again at full length below).
-            listed = [r for r in self._trending_list() if r.item not in held]
-            kept = self._kept(listed, n, category, cheaper_than, band, width)
+            if category is None and cheaper_than is None and band is None:
+                listed = [r for r in self._trending_on_sale() if r.item not in held]
+                kept = listed[:n]
+            else:
+                listed = [r for r in self._trending_list() if r.item not in held]
+                kept = self._kept(listed, n, category, cheaper_than, band, width)
             if len(kept) == n or len(listed) + len(held) < CACHED_LENGTH:
                 return tuple(kept)
             seeds = []
@@ -398,6 +413,18 @@ class Recommender:
                 self._filtered.popitem(last=False)
         return listed, complete
 
+    def _trending_on_sale(self) -> list[Recommendation]:
+        """`_trending_list` less what is not on sale, kept while neither changes."""
+        raw = self._trending_list()
+        changes = self.products.changes
+        cached = self._filtered.get(("", "trending", None, False))
+        if cached is not None and cached[0] is raw and cached[1] == changes:
+            return cached[2]
+        listed = self._kept(raw, CACHED_LENGTH, None, None, None, 0.0)
+        with self.lock:
+            self._filtered[("", "trending", None, False)] = (raw, changes, listed)
+        return listed
+
     def _trending_list(self) -> list[Recommendation]:
         with self.lock:
             cached = self._lists.get(("", "trending"))
@@ -420,7 +447,7 @@ class Recommender:
             cached = self._lists.get(key)
             if cached is not None:
                 at_seen, at_learned, listed = cached
-                fresh = seen < at_seen + max(3.0, REFRESH_GROWTH * at_seen)
+                fresh = seen < at_seen + max(5.0, REFRESH_GROWTH * at_seen)
                 if fresh and self.learned - at_learned < REFRESH_EVERY:
                     self._lists.move_to_end(key)
                     return listed, len(listed) < CACHED_LENGTH

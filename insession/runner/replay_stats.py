@@ -11,6 +11,7 @@ import orjson
 
 from insession.operators.customer_step import REWARD_WINDOW, Outcome
 from insession.operators.learning import group_of
+from insession.schemas.events import Offer
 
 
 @dataclass
@@ -23,7 +24,7 @@ class ReplayStats:
     offers_by_kind: Counter[str] = field(default_factory=Counter)
     offers_by_action: Counter[str] = field(default_factory=Counter)
     offers_by_strategy: Counter[str] = field(default_factory=Counter)
-    """Product offers by the strategy that filled their items (`fixed items`: the catalogue's)."""
+    """Product offers by the strategy that filled their items (or the catalogue's own)."""
     shelf_items: Counter[str] = field(default_factory=Counter)
     """Items put on "for you" shelves, by the strategy that recommended each."""
     reasons: Counter[str] = field(default_factory=Counter)
@@ -114,7 +115,7 @@ class ReplayStats:
                     self.offers_by_kind[offer.kind] += 1
                     self.offers_by_action[offer.action_id] += 1
                     if offer.kind == "product":
-                        self.offers_by_strategy[_strategy_of(offer.reason_codes)] += 1
+                        self.offers_by_strategy[_strategy_of(offer)] += 1
                     self.reasons.update(offer.reason_codes)
                     self.offers_per_person[outcome.person] += 1
                     shown = f" {list(offer.items[:3])}" if offer.items else ""
@@ -127,8 +128,9 @@ class ReplayStats:
                     journey.append(step)
 
 
-def _strategy_of(reason_codes: tuple[str, ...]) -> str:
-    for code in reason_codes:
+def _strategy_of(offer: Offer) -> str:
+    """The strategy that filled a product offer, or where its items came from."""
+    for code in offer.reason_codes:
         if code.startswith("strategy:"):
             return code.removeprefix("strategy:")
-    return "fixed items"
+    return "catalogue's fixed items" if offer.items else "no items"
