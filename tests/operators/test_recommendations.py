@@ -162,3 +162,19 @@ def test_the_shipped_catalogue_names_strategies_and_keeps_a_fixed_list() -> None
     offers = Shopper().engine.catalogue.offers
     assert {o.strategy for o in offers} >= {"bought_together", "cheaper", "for_you", "trending"}
     assert any(o.items and not o.strategy for o in offers), "fixed lists still work"
+
+
+def test_a_product_few_sessions_had_gets_no_contextual_list_of_its_own() -> None:
+    """Its neighbours would be this one shopper's own views: no consent, so trending."""
+    he = Shopper()
+    _browsers(he.engine, count=1)  # boots seen in one other session, two with his own
+    he.view("boots-7", price=99.0, category="shoes.boots")
+    decision = he.engine.handle(
+        he.state,
+        ProductView(
+            event_id="last", event_time=he.now + 10_000, channel="web", customer_id="c-1",
+            product_id="boots-12", price=150.0, category="shoes.boots",
+        ),
+    )  # fmt: skip
+    assert decision.shelf and all(r.strategy == "trending" for r in decision.shelf)
+    assert decision.decision.rejected.get("also-viewed") in (None, "no_recommendation")
