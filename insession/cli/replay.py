@@ -99,7 +99,7 @@ def _replay_paths(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     from insession.runner.replay import Cluster, replay_cluster, replay_flow
-    from insession.runner.report import print_flow_report
+    from insession.runner.report import print_flow_report, replay_summary
 
     if args.datasets_consent:
         settings = dataclasses.replace(settings, assume_consent=True)
@@ -123,6 +123,13 @@ def _replay_paths(args: argparse.Namespace, settings: Settings) -> int:
         result = replay_flow(paths, out, settings, progress=progress, **run)
     assert result is not None
     print_flow_report(result, sys.stdout)
+    if args.summary_json:
+        import orjson
+
+        summary = replay_summary(
+            result, processes=args.processes, workers=args.workers, policy=settings.policy
+        )
+        Path(args.summary_json).write_bytes(orjson.dumps(summary, option=orjson.OPT_INDENT_2))
     return 0
 
 
@@ -169,6 +176,13 @@ def add_replay_command(commands: Any) -> argparse.ArgumentParser:
     replay.add_argument("--addresses", help=argparse.SUPPRESS)
     replay.add_argument(
         "--redis", action="store_true", help="also mirror state and offers to Redis"
+    )
+    replay.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="also write the run's figures as JSON: events, seconds, events_per_s, offers, "
+        "dead_letters, people_seen, people_in_memory_at_end, max_rss_bytes, processes, "
+        "workers, policy, and the offer counts",
     )
     replay.add_argument(
         "--validate-only", action="store_true", help="only validate and summarise the recordings"

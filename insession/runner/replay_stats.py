@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import threading
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +39,12 @@ class ReplayStats:
     devices_stitched: int = 0
     duplicates: int = 0
     """Events dropped as redeliveries (not counted in `events`)."""
+    alive: set[str] = field(default_factory=set)
+    """People the customer step holds state for now (erased and merged devices leave)."""
+    people_in_memory_elsewhere: int = 0
+    """Of other processes' stats absorbed: the people they held at the end."""
+    max_rss_bytes: int = 0
+    """The largest resident set of the processes whose stats these are (at `save`/`finish`)."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     _COUNTERS = (
@@ -56,11 +63,14 @@ class ReplayStats:
     def save(self, path: Path) -> None:
         """Write the counts as JSON, for the process that joins a cluster's results."""
         document = {name: dict(getattr(self, name)) for name in self._COUNTERS}
+        self.finish()
         document.update(
             journeys=dict(self.journeys),
             erasures=self.erasures,
             devices_stitched=self.devices_stitched,
             duplicates=self.duplicates,
+            people_in_memory=self.people_in_memory,
+            max_rss_bytes=self.max_rss_bytes,
         )
         path.write_bytes(orjson.dumps(document))
 
@@ -74,7 +84,17 @@ class ReplayStats:
         stats.erasures = document["erasures"]
         stats.devices_stitched = document["devices_stitched"]
         stats.duplicates = document["duplicates"]
+        stats.people_in_memory_elsewhere = document.get("people_in_memory", 0)
+        stats.max_rss_bytes = document.get("max_rss_bytes", 0)
         return stats
+
+    @property
+    def people_in_memory(self) -> int:
+        return len(self.alive) + self.people_in_memory_elsewhere
+
+    def finish(self) -> None:
+        """Record this process's peak resident memory so far."""
+        self.max_rss_bytes = max(self.max_rss_bytes, peak_rss_bytes())
 
     def absorb(self, other: ReplayStats) -> None:
         """Add another process's counts (its shoppers are not ours: keys are partitioned)."""
@@ -84,12 +104,18 @@ class ReplayStats:
         self.erasures += other.erasures
         self.devices_stitched += other.devices_stitched
         self.duplicates += other.duplicates
+        self.people_in_memory_elsewhere += other.people_in_memory
+        self.max_rss_bytes = max(self.max_rss_bytes, other.max_rss_bytes)
 
     def add(self, outcomes: list[Outcome]) -> None:
         with self._lock:
             for outcome in outcomes:
                 for example in outcome.examples:
                     self.learning[f"{group_of(example.model_version)}: {example.outcome}"] += 1
+                if outcome.erased:
+                    self.alive.discard(outcome.person)
+                elif outcome.state is not None:
+                    self.alive.add(outcome.person)
                 if outcome.event_type == REWARD_WINDOW:
                     continue  # a timer, not an event
                 if outcome.erased and outcome.event_type != "erasure_request":
@@ -134,3 +160,8 @@ def _strategy_of(offer: Offer) -> str:
         if code.startswith("strategy:"):
             return code.removeprefix("strategy:")
     return "catalogue's fixed items" if offer.items else "no items"
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident set size (Linux reports kibibytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

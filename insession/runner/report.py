@@ -67,3 +67,31 @@ def print_flow_report(result: ReplayResult, out: TextIO, journeys: int = 3) -> N
     print(f"\noffers and withdrawals written to {result.offers_path}", file=out)
     if result.dead_letters:
         print(f"dead letters written to {result.dead_letters_path}", file=out)
+
+
+def replay_summary(
+    result: ReplayResult, *, processes: int, workers: int, policy: str
+) -> dict[str, object]:
+    """What `insession replay --summary-json` writes: the run's figures for scripts."""
+    stats = result.stats
+    stats.finish()
+    events = stats.events.total()
+    return {
+        "events": events,
+        "seconds": round(result.seconds, 3),
+        "events_per_s": round(events / result.seconds, 1) if result.seconds > 0 else None,
+        "offers": result.offers,
+        "dead_letters": result.dead_letters,
+        "people_seen": len(stats.journeys),
+        "people_in_memory_at_end": stats.people_in_memory,
+        "max_rss_bytes": stats.max_rss_bytes,
+        "processes": processes,
+        "workers": workers,
+        "policy": policy,
+        "offers_by_kind": dict(stats.offers_by_kind),
+        "offers_by_action": dict(stats.offers_by_action),
+        "product_offers_by_strategy": dict(stats.offers_by_strategy),
+        "erasures": stats.erasures,
+        "devices_stitched": stats.devices_stitched,
+        "duplicates": stats.duplicates,
+    }
