@@ -445,6 +445,9 @@ class MetricsServer:
         self.metrics = metrics
         self.checks: dict[str, ReadinessCheck] = {}
         self._server = server
+        # Handlers find this object through the server: set before the first request can be
+        # served (the socket listens already, and a scraper may be waiting on it).
+        server.running = self  # type: ignore[attr-defined]
         self._thread = threading.Thread(
             target=server.serve_forever, name="insession-metrics", daemon=True
         )
@@ -501,7 +504,6 @@ def serve_metrics(
     except OSError as error:
         raise OSError(f"metrics server: cannot listen on {host}:{port}: {error}") from error
     running = MetricsServer(metrics, server)
-    server.running = running  # type: ignore[attr-defined]
     for name, check in (checks or {}).items():
         running.add_check(name, check)
     return running
