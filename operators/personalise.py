@@ -145,8 +145,13 @@ class Personaliser:
         if isinstance(event, SHELF_EVENTS) and self.config.recs.enabled:
             state.shelf_seed = product_of(event)
             state.shelf_due = True
-            if shelve:
-                shelf = self.refresh_shelf(state)
+        elif _is_revoke(event) and (state.shelf or state.shelf_top):
+            # A shelf made from their history must not outlive the consent: the contextual
+            # one replaces it (in Redis too), and picked-for-you has nothing left to show.
+            state.shelf_top = ()
+            state.shelf_due = True
+        if state.shelf_due and shelve:
+            shelf = self.refresh_shelf(state)
         signals = detect_signals(state, event, self.config.signals, self.config.session)
         if not signals:
             return Handled(Decision(None, "no_signal"), observations, shelf)

@@ -10,7 +10,7 @@ from insession.operators.personalise import EngineConfig, Personaliser
 from insession.operators.recommendations import RecsConfig
 from insession.operators.routing import Routed
 from insession.schemas.catalogue import CatalogueError, parse_catalogue
-from insession.schemas.events import ErasureRequest, ProductUpdate, ProductView
+from insession.schemas.events import Consent, ErasureRequest, ProductUpdate, ProductView
 
 from tests.operators.scenario import CATALOGUE, Shopper
 
@@ -178,3 +178,21 @@ def test_a_product_few_sessions_had_gets_no_contextual_list_of_its_own() -> None
     )  # fmt: skip
     assert decision.shelf and all(r.strategy == "trending" for r in decision.shelf)
     assert decision.decision.rejected.get("also-viewed") in (None, "no_recommendation")
+
+
+def test_a_revoke_replaces_the_personal_shelf_with_a_contextual_one() -> None:
+    she = Shopper()
+    _browsers(she.engine)
+    she.consent()
+    she.view("boots-lux", price=400.0, category="shoes.boots")
+    she.view("boots-12", price=150.0, category="shoes.boots")
+    assert she.state.shelf_top, "consenting: the shelf keeps its reasons for picked-for-you"
+    revoke = she.engine.handle(
+        she.state,
+        Consent(event_id="no", event_time=she.now + 1_000, channel="web", customer_id="c-1",
+                granted=False),
+    )  # fmt: skip
+    assert revoke.shelf is not None, "the new shelf goes to the mirror at once"
+    assert {r.seed for r in revoke.shelf} <= {"boots-12", None}
+    assert all(r.strategy != "recently_viewed" for r in revoke.shelf)
+    assert she.state.shelf_top == ()
