@@ -71,7 +71,7 @@ def apply_routed(
         # they close now with the default outcome. The device's sessions leave the item
         # knowledge: its history is learned again as the customer's (replayed events).
         closed = engine.close_expired(state, None) if state is not None else []
-        forgot = engine.forget_items(state) if state is not None else ()
+        forgot = engine.forget_items(state, erasure=False) if state is not None else ()
         return None, [
             Outcome(
                 item.person,

@@ -167,7 +167,9 @@ class Personaliser:
                     top = shelf = self.refresh_shelf(state)
                 else:
                     held = {*state.owned, *state.session.cart, state.shelf_seed}  # type: ignore[union-attr]
-                    top = tuple(r for r in state.shelf_top if r.item not in held)
+                    unheld = [r for r in state.shelf_top if r.item not in held]
+                    facts = self.products.facts((r.item for r in unheld), levels=False)
+                    top = tuple(r for r, f in zip(unheld, facts, strict=True) if f and f.on_sale)
             return self._items_for(offer, state, event, top)
 
         decision = choose_offer(
@@ -217,10 +219,12 @@ class Personaliser:
         reasons = (f"strategy:{offer.strategy}",) + ((f"seed:{seed}",) if seed else ())
         return tuple(r.item for r in found), reasons
 
-    def forget_items(self, state: CustomerState) -> tuple[Observation, ...]:
-        """Take the person's sessions out of the item knowledge (erasure, or a device whose
-        history now belongs to a customer)."""
-        return self.recs.forget(state)
+    def forget_items(
+        self, state: CustomerState, *, erasure: bool = True
+    ) -> tuple[Observation, ...]:
+        """Take the person's sessions out of the item knowledge (an erasure, or, `erasure`
+        False, a device whose history now belongs to a customer)."""
+        return self.recs.forget(state, erasure=erasure)
 
     def close_decisions(
         self, state: CustomerState, event: Event, decision: Decision

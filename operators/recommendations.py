@@ -30,11 +30,11 @@ from insession.operators.products import Facts, ProductStore
 from insession.operators.session import CustomerState
 from insession.schemas.events import CartAdd, CartRemove, Event, ProductView, Purchase
 
-MIN_SESSIONS = 3
-"""Sessions that must have had a product before its contextual list is used: its neighbours
-are counts over everyone's sessions, the shopper's own included, and with fewer they would
-mostly echo what this one shopper did (no consent needed is the promise). Below it the
-contextual shelf is trending, and the product's contextual offers are not made."""
+MIN_PEOPLE = 3
+"""People whose recent sessions must have had a product before its contextual list is used:
+its neighbours are counts over everyone's sessions, and with fewer they would mostly echo
+what one or two people did. Below it the contextual shelf is trending, and the product's
+contextual offers are not made."""
 CACHED_LENGTH = 50
 """Items kept in a product's cached contextual list."""
 CACHED_PRODUCTS = 20_000
@@ -126,15 +126,17 @@ class Recommender:
         observations, for `insession.connectors.item_log`)."""
         self._replayed: set[str] = set()
         """Event ids the knowledge already learned before a restart (`skip_replayed`)."""
-        self._lists: OrderedDict[tuple[str, str], tuple[int, int, list[Recommendation]]]
+        self._lists: OrderedDict[tuple[str, str], tuple[int, int, list[Recommendation], int]]
         self._lists = OrderedDict()
-        """(product, strategy) -> (sessions with it, events learned, list) when computed."""
+        """(product, strategy) -> (sessions with it, events learned, list, erasures) when
+        computed: an erasure makes every cached list stale."""
+        self.erasures = 0
+        """Erasures so far: a list computed before one may hold what the person taught."""
         self._personal_lists: OrderedDict[str, tuple[list[str], int, list[Recommendation]]]
         self._personal_lists = OrderedDict()
         """session token -> (seeds, product changes, the knowledge's list) when computed."""
-        self._filtered: OrderedDict[tuple[str, str, str | None, bool], _Filtered]
-        self._filtered = OrderedDict()
-        """(product, strategy, category, cheaper) -> (its list, product changes, kept)."""
+        self._filtered: OrderedDict[tuple[str, str], _Filtered] = OrderedDict()
+        """(product, strategy) -> (its list, product changes, what of it is on sale)."""
         self.learned = 0
         """Observations learned (here and shared), for the cache's refresh."""
 
@@ -171,17 +173,20 @@ class Recommender:
             self.learned += len(made)
         return made
 
-    def forget(self, state: CustomerState) -> tuple[Observation, ...]:
-        """Take back every session of the person the knowledge may still hold (erasure, or a
-        device whose history now belongs to a customer)."""
+    def forget(self, state: CustomerState, *, erasure: bool = True) -> tuple[Observation, ...]:
+        """Take back every session of the person the knowledge may still hold: an erasure
+        (every cached list goes stale too), or a device whose history now belongs to a
+        customer (`erasure` False: the same person's, learned again as the customer's)."""
         if not state.item_key:
             return ()
-        made = tuple(
-            Observation(f"{state.item_key}:{number}", "", 0, FORGET)
-            for number in range(1, state.sessions + 1)
-        )
+        tokens = [f"{state.item_key}:{number}" for number in range(1, state.sessions + 1)]
+        made = tuple(Observation(token, "", 0, FORGET) for token in tokens)
         with self.lock:
             self.knowledge.learn(made)
+            for token in tokens:
+                self._personal_lists.pop(token, None)
+            if erasure:
+                self.erasures += 1
         return made
 
     def learn_shared(self, observations: Sequence[Observation]) -> None:
@@ -216,7 +221,7 @@ class Recommender:
         if strategy == "for_you":
             return self._personal(state, n)
         if strategy == "trending":
-            return self._answer([], n, state, "trending")
+            return self._answer([], n, state, "trending", contextual=True)
         if strategy in ("bought_together", "cart"):
             if strategy == "cart":
                 seeds = list(state.session.cart) if state.session is not None else []
@@ -231,7 +236,7 @@ class Recommender:
         if seed is None or not self._has_neighbours(seed):
             return ()
         if strategy == "viewed_together":
-            return self._answer([seed], n, state, "blended", cached=True)
+            return self._answer([seed], n, state, "blended", cached=True, contextual=True)
         (facts,) = self.products.facts([seed])
         if facts is None or facts.category is None:
             return ()
@@ -244,6 +249,7 @@ class Recommender:
             category=facts.category,
             cheaper_than=cheaper,
             cached=True,
+            contextual=True,
         )
 
     def _personal(self, state: CustomerState, n: int) -> tuple[Recommendation, ...]:
@@ -287,14 +293,19 @@ class Recommender:
         self, state: CustomerState, product: str | None, n: int
     ) -> tuple[Recommendation, ...]:
         if product is None or not self._has_neighbours(product):
-            return self._answer([], n, state, "trending")
-        return self._answer([product], n, state, "blended", cached=True)
+            return self._answer([], n, state, "trending", contextual=True, exclude=[product or ""])
+        return self._answer([product], n, state, "blended", cached=True, contextual=True)
 
     def _has_neighbours(self, product: str) -> bool:
-        """Whether enough sessions had the product for its list to be everyone's
-        (`MIN_SESSIONS`), not an echo of the one shopper's own session."""
+        """Whether enough people had the product in their sessions (`MIN_PEOPLE`, told apart
+        by their sessions' keys) for its list to be everyone's, not an echo of one."""
         with self.lock:
-            return self.knowledge.sessions_with(product) >= MIN_SESSIONS
+            people: set[str] = set()
+            for session in self.knowledge.recent_sessions(product):
+                people.add(str(session).partition(":")[0])
+                if len(people) >= MIN_PEOPLE:
+                    return True
+            return False
 
     def _history(self, state: CustomerState) -> list[str]:
         keep = self.config.history_items
@@ -321,33 +332,52 @@ class Recommender:
         session_id: str | None = None,
         exclude: Iterable[str] = (),
         cached: bool = False,
+        contextual: bool = False,
         ask: int | None = None,
     ) -> tuple[Recommendation, ...]:
         """The knowledge's list, then only what is on sale, not held (cart, owned, `exclude`)
         and passes the filters. `cached`: the list of one seed (the product in view, which
-        it leaves out), kept per product until it may have changed (`_product_list`)."""
+        it leaves out), kept per product until it may have changed (`_raw_list`).
+        `contextual`: for someone whose history may not be used, nor shown back to them:
+        what they viewed in this session is left out too."""
         session = state.session
         held = set(state.owned)
         held.update(exclude)
         if session is not None:
             held.update(session.cart)
+        if contextual:
+            # Nothing the shopper did in this session comes back to them: the product's
+            # neighbours are everyone's sessions, theirs included.
+            held.update(seeds)
+            if session is not None:
+                held.update(session.product_views)
         strategy = self.config.strategy_override or strategy
         width = math.log(self.config.price_tolerance)
+        filtered = category is not None or cheaper_than is not None or band is not None
         if strategy == "trending":
             # Popular now: one list for everyone, computed again every `TRENDING_EVERY`
             # events learned (`held` may fill it up: asked again at full length below).
-            if category is None and cheaper_than is None and band is None:
+            if not filtered:
                 listed = [r for r in self._trending_on_sale() if r.item not in held]
                 kept = listed[:n]
             else:
-                listed = [r for r in self._trending_list() if r.item not in held]
+                listed = [
+                    r
+                    for r in self._trending_list()
+                    if r.item not in held and self._has_neighbours(r.item)
+                ]
                 kept = self._kept(listed, n, category, cheaper_than, band, width)
             if len(kept) == n or len(listed) + len(held) < CACHED_LENGTH:
                 return tuple(kept)
             seeds = []
         elif cached:
-            listed, complete = self._product_list(seeds[0], strategy, category, cheaper_than)
-            kept = [r for r in listed if r.item not in held][:n]
+            raw, complete = self._raw_list(seeds[0], strategy)
+            if not filtered:
+                kept = [r for r in self._on_sale(seeds[0], strategy, raw) if r.item not in held]
+                kept = kept[:n]
+            else:  # the seed's and the items' prices and categories as they are now
+                unheld = [r for r in raw if r.item not in held and self._has_neighbours(r.item)]
+                kept = self._kept(unheld, n, category, cheaper_than, band, width)
             if len(kept) == n or complete:
                 return tuple(kept)
             held.add(seeds[0])
@@ -387,52 +417,40 @@ class Recommender:
                         return kept
         return kept
 
-    def _product_list(
-        self,
-        product: str,
-        strategy: Strategy,
-        category: str | None,
-        cheaper_than: Facts | None,
-    ) -> tuple[list[Recommendation], bool]:
-        """The knowledge's best for one product (itself left out) that are on sale and pass
-        the filters, and whether that is all there is (the list was not cut at
-        `CACHED_LENGTH`). Kept until the product's list is computed again (`_raw_list`) or
-        a product goes on or off sale."""
-        raw, complete = self._raw_list(product, strategy)
-        key = (product, strategy, category, cheaper_than is not None)
+    def _on_sale(
+        self, product: str, strategy: Strategy, raw: list[Recommendation]
+    ) -> list[Recommendation]:
+        """A product's list (`_raw_list`) less what is not on sale and what fewer than
+        `MIN_PEOPLE` people had (it would show one or two people's own history back to
+        them), kept until the list is computed again or a product goes on or off sale."""
+        key = (product, strategy)
         changes = self.products.changes
         with self.lock:
             cached = self._filtered.get(key)
             if cached is not None and cached[0] is raw and cached[1] == changes:
                 self._filtered.move_to_end(key)
-                return cached[2], complete
-        listed = self._kept(raw, CACHED_LENGTH, category, cheaper_than, None, 0.0)
+                return cached[2]
+        shared = [r for r in raw if self._has_neighbours(r.item)]
+        listed = self._kept(shared, CACHED_LENGTH, None, None, None, 0.0)
         with self.lock:
             self._filtered[key] = (raw, changes, listed)
             if len(self._filtered) > CACHED_PRODUCTS:
                 self._filtered.popitem(last=False)
-        return listed, complete
+        return listed
 
     def _trending_on_sale(self) -> list[Recommendation]:
         """`_trending_list` less what is not on sale, kept while neither changes."""
-        raw = self._trending_list()
-        changes = self.products.changes
-        cached = self._filtered.get(("", "trending", None, False))
-        if cached is not None and cached[0] is raw and cached[1] == changes:
-            return cached[2]
-        listed = self._kept(raw, CACHED_LENGTH, None, None, None, 0.0)
-        with self.lock:
-            self._filtered[("", "trending", None, False)] = (raw, changes, listed)
-        return listed
+        return self._on_sale("", "trending", self._trending_list())
 
     def _trending_list(self) -> list[Recommendation]:
         with self.lock:
             cached = self._lists.get(("", "trending"))
-            since = self.learned - cached[1] if cached is not None else 0
-            if cached is not None and since < min(TRENDING_EVERY, 1 + cached[1] // 10):
-                return cached[2]
+            if cached is not None and cached[3] == self.erasures:
+                since = self.learned - cached[1]
+                if since < min(TRENDING_EVERY, 1 + cached[1] // 10):
+                    return cached[2]
             listed = self.knowledge.recommend([], CACHED_LENGTH, strategy="trending")
-            self._lists[("", "trending")] = (0, self.learned, listed)
+            self._lists[("", "trending")] = (0, self.learned, listed, self.erasures)
             return listed
 
     def _raw_list(self, product: str, strategy: Strategy) -> tuple[list[Recommendation], bool]:
@@ -445,8 +463,8 @@ class Recommender:
             seen = self.knowledge.sessions_with(product)
             key = (product, strategy)
             cached = self._lists.get(key)
-            if cached is not None:
-                at_seen, at_learned, listed = cached
+            if cached is not None and cached[3] == self.erasures:
+                at_seen, at_learned, listed, _ = cached
                 fresh = seen < at_seen + max(5.0, REFRESH_GROWTH * at_seen)
                 if fresh and self.learned - at_learned < REFRESH_EVERY:
                     self._lists.move_to_end(key)
@@ -454,7 +472,7 @@ class Recommender:
             listed = self.knowledge.recommend(
                 [product], CACHED_LENGTH, exclude=[product], strategy=strategy
             )
-            self._lists[key] = (seen, self.learned, listed)
+            self._lists[key] = (seen, self.learned, listed, self.erasures)
             if len(self._lists) > CACHED_PRODUCTS:
                 self._lists.popitem(last=False)
             return listed, len(listed) < CACHED_LENGTH

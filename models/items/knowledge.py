@@ -407,6 +407,11 @@ class ItemKnowledge:
     def knows(self, item_id: ItemId) -> bool:
         return item_id in self._items
 
+    def recent_sessions(self, item_id: ItemId) -> list[SessionId]:
+        """The ids of the item's most recent sessions (its neighbour index), newest first."""
+        item = self._items.get(item_id)
+        return [session.id for session in reversed(item.sessions)] if item is not None else []
+
     def sessions_with(self, item_id: ItemId) -> int:
         """Sessions learned from that had the item (0: unknown): how much its neighbours
         may have changed since a list was computed for it."""
