@@ -132,6 +132,8 @@ class Recommender:
         computed: an erasure makes every cached list stale."""
         self.erasures = 0
         """Erasures so far: a list computed before one may hold what the person taught."""
+        self._shared: set[str] = set()
+        """Products known to have been had by `MIN_PEOPLE` people (`_has_neighbours`)."""
         self._personal_lists: OrderedDict[str, tuple[list[str], int, list[Recommendation]]]
         self._personal_lists = OrderedDict()
         """session token -> (seeds, product changes, the knowledge's list) when computed."""
@@ -187,6 +189,7 @@ class Recommender:
                 self._personal_lists.pop(token, None)
             if erasure:
                 self.erasures += 1
+                self._shared.clear()
         return made
 
     def learn_shared(self, observations: Sequence[Observation]) -> None:
@@ -299,11 +302,17 @@ class Recommender:
     def _has_neighbours(self, product: str) -> bool:
         """Whether enough people had the product in their sessions (`MIN_PEOPLE`, told apart
         by their sessions' keys) for its list to be everyone's, not an echo of one."""
+        if product in self._shared:
+            return True
         with self.lock:
             people: set[str] = set()
             for session in self.knowledge.recent_sessions(product):
                 people.add(str(session).partition(":")[0])
                 if len(people) >= MIN_PEOPLE:
+                    # It stays so until an erasure (which empties this) or its eviction.
+                    self._shared.add(product)
+                    if len(self._shared) > CACHED_PRODUCTS * 5:
+                        self._shared.clear()
                     return True
             return False
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Literal, NamedTuple
 
 from insession.models.items import snapshot, strategies
@@ -407,10 +407,13 @@ class ItemKnowledge:
     def knows(self, item_id: ItemId) -> bool:
         return item_id in self._items
 
-    def recent_sessions(self, item_id: ItemId) -> list[SessionId]:
-        """The ids of the item's most recent sessions (its neighbour index), newest first."""
+    def recent_sessions(self, item_id: ItemId) -> Iterator[SessionId]:
+        """The ids of the item's most recent sessions (its neighbour index), newest first;
+        lazily, as callers mostly stop early."""
         item = self._items.get(item_id)
-        return [session.id for session in reversed(item.sessions)] if item is not None else []
+        if item is None:
+            return iter(())
+        return (session.id for session in reversed(item.sessions))
 
     def sessions_with(self, item_id: ItemId) -> int:
         """Sessions learned from that had the item (0: unknown): how much its neighbours
