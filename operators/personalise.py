@@ -8,6 +8,7 @@ are answered, so that a consent revoke withdraws them (`operators.withdrawal`).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -129,6 +130,13 @@ class Personaliser:
         self.products.learn_event(event)
         return self.recs.observe(state, event)
 
+    def with_recs(self, recs: RecsConfig) -> Personaliser:
+        """This engine's catalogue, policy and settings, its lists answered under `recs` from
+        an item knowledge and product store of their own (the policy is shared)."""
+        return Personaliser(
+            self.catalogue, self.policy, dataclasses.replace(self.config, recs=recs)
+        )
+
     def on_event(self, state: CustomerState, event: Event) -> Decision:
         """Fold the event into `state`; decide when the event is a decision point."""
         return self.handle(state, event).decision
@@ -137,9 +145,7 @@ class Personaliser:
         """Fold the event into `state` and the item knowledge, recompute the shelf after a
         product event (`shelve` False: leave it due, for `refresh_shelf`), and decide when
         the event is a decision point."""
-        apply_event(state, event, self.config.session)
-        self.products.learn_event(event)
-        observations = self.recs.observe(state, event)
+        observations = self.apply_only(state, event)
         consented = self.consented(state)
         shelf = None
         if isinstance(event, SHELF_EVENTS) and self.config.recs.enabled:
@@ -166,10 +172,8 @@ class Personaliser:
                 if not state.shelf_top:
                     top = shelf = self.refresh_shelf(state)
                 else:
-                    held = {*state.owned, *state.session.cart, state.shelf_seed}  # type: ignore[union-attr]
-                    unheld = [r for r in state.shelf_top if r.item not in held]
-                    facts = self.products.facts((r.item for r in unheld), levels=False)
-                    top = tuple(r for r, f in zip(unheld, facts, strict=True) if f and f.on_sale)
+                    seed = [state.shelf_seed] if state.shelf_seed else []
+                    top = self.recs.still_fitting(state, state.shelf_top, seed)
             return self._items_for(offer, state, event, top)
 
         decision = choose_offer(

@@ -37,7 +37,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 from insession.schemas.events import CartAdd, Event, ProductUpdate, ProductView, Purchase
 
@@ -286,12 +286,6 @@ class ProductStore:
                 found.append(facts)
         return found
 
-    def typical_price(self, category: str) -> float | None:
-        """The category's typical price: the geometric mean of its products' prices."""
-        with self._lock:
-            typical = self._typical.get(category)
-            return math.exp(typical[0] / typical[1]) if typical is not None else None
-
     def is_recommendable(self, product_id: str) -> bool:
         """Known, not withdrawn and not out of stock; an unknown product is not."""
         with self._lock:
@@ -320,8 +314,19 @@ class ProductStore:
         currency (or with a currency not known for one of them)."""
         with self._lock:
             one, other = self._products.get(product_id), self._products.get(other_id)
-            if one is None or other is None or one.price is None or other.price is None:
-                return False
-            if one.currency and other.currency and one.currency != other.currency:
-                return False
-            return one.price < other.price
+            return one is not None and other is not None and cheaper(one, other)
+
+
+class Priced(Protocol):
+    price: float | None
+    currency: str | None
+
+
+def cheaper(one: Priced, other: Priced) -> bool:
+    """Whether `one` costs less than `other`: both prices known, in one currency (or with a
+    currency not known for one of them). For products and their `Facts` alike."""
+    if one.price is None or other.price is None:
+        return False
+    if one.currency and other.currency and one.currency != other.currency:
+        return False
+    return one.price < other.price

@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from insession.models.items import FORGET, ItemKnowledge, Observation, Recommendation, Strategy
-from insession.operators.products import Facts, ProductStore
+from insession.operators.products import Facts, ProductStore, cheaper
 from insession.operators.session import CustomerState
 from insession.schemas.events import CartAdd, CartRemove, Event, ProductView, Purchase
 
@@ -120,6 +120,8 @@ class Recommender:
         self.products = products
         self.knowledge = knowledge if knowledge is not None else ItemKnowledge()
         self.config = config or RecsConfig()
+        self._width = math.log(self.config.price_tolerance)
+        """How far a personal list's items' price level may be from the shopper's."""
         self.lock = threading.Lock()
         self.shares = False
         """Whether other processes learn what this one observes (`observe` then returns the
@@ -265,10 +267,7 @@ class Recommender:
         if not seeds:
             return self._answer([], n, state, "trending")
         token = session_token(state)
-        held = set(state.owned)
-        if session is not None:
-            held.update(session.cart)
-        held.add(recent[-1] if recent else seeds[-1])
+        held = self._held(state, [recent[-1] if recent else seeds[-1]])
         with self.lock:
             cached = self._personal_lists.get(token)
             if cached is not None and cached[0] == seeds and cached[1] == self.products.changes:
@@ -283,14 +282,38 @@ class Recommender:
                 if len(self._personal_lists) > CACHED_PRODUCTS:
                     self._personal_lists.popitem(last=False)
         band = self._level(state)
-        width = math.log(self.config.price_tolerance)
-        kept = self._kept([r for r in listed if r.item not in held], n, None, None, band, width)
+        kept = self._kept([r for r in listed if r.item not in held], n, None, None, band)
         if len(kept) == n or len(listed) < CACHED_LENGTH:
             return tuple(kept)
         return self._answer(seeds, n, state, "blended", band=band, session_id=token, exclude=held)
 
     def _strategy(self, strategy: Strategy) -> Strategy:
         return self.config.strategy_override or strategy
+
+    def _held(
+        self, state: CustomerState, extra: Iterable[str] = (), contextual: bool = False
+    ) -> set[str]:
+        """What no list shows the person: what they own, what is in their cart, `extra`;
+        and, `contextual`, what they viewed in this session (the product's neighbours are
+        everyone's sessions, theirs included: nothing of it comes back to them)."""
+        held = set(state.owned)
+        held.update(extra)
+        session = state.session
+        if session is not None:
+            held.update(session.cart)
+            if contextual:
+                held.update(session.product_views)
+        return held
+
+    def still_fitting(
+        self, state: CustomerState, listed: Sequence[Recommendation], extra: Iterable[str] = ()
+    ) -> tuple[Recommendation, ...]:
+        """Of a list made earlier, what the person does not hold now (nor `extra`) and is
+        still on sale."""
+        held = self._held(state, extra)
+        unheld = [r for r in listed if r.item not in held]
+        facts = self.products.facts((r.item for r in unheld), levels=False)
+        return tuple(r for r, f in zip(unheld, facts, strict=True) if f is not None and f.on_sale)
 
     def _contextual(
         self, state: CustomerState, product: str | None, n: int
@@ -324,7 +347,8 @@ class Recommender:
         """The shopper's price level: the mean `Facts.level` of what they viewed this session
         and bought before (None: no price known)."""
         session = state.session
-        products = self._history(state) + (list(session.recent_products)[-10:] if session else [])
+        recent = list(session.recent_products)[-self.config.session_items :] if session else []
+        products = self._history(state) + recent
         levels = [f.level for f in self.products.facts(products) if f and f.level is not None]
         return sum(levels) / len(levels) if levels else None
 
@@ -349,19 +373,8 @@ class Recommender:
         it leaves out), kept per product until it may have changed (`_raw_list`).
         `contextual`: for someone whose history may not be used, nor shown back to them:
         what they viewed in this session is left out too."""
-        session = state.session
-        held = set(state.owned)
-        held.update(exclude)
-        if session is not None:
-            held.update(session.cart)
-        if contextual:
-            # Nothing the shopper did in this session comes back to them: the product's
-            # neighbours are everyone's sessions, theirs included.
-            held.update(seeds)
-            if session is not None:
-                held.update(session.product_views)
-        strategy = self.config.strategy_override or strategy
-        width = math.log(self.config.price_tolerance)
+        held = self._held(state, [*exclude, *seeds] if contextual else exclude, contextual)
+        strategy = self._strategy(strategy)
         filtered = category is not None or cheaper_than is not None or band is not None
         if strategy == "trending":
             # Popular now: one list for everyone, computed again every `TRENDING_EVERY`
@@ -375,7 +388,7 @@ class Recommender:
                     for r in self._trending_list()
                     if r.item not in held and self._has_neighbours(r.item)
                 ]
-                kept = self._kept(listed, n, category, cheaper_than, band, width)
+                kept = self._kept(listed, n, category, cheaper_than, band)
             if len(kept) == n or len(listed) + len(held) < CACHED_LENGTH:
                 return tuple(kept)
             seeds = []
@@ -386,7 +399,7 @@ class Recommender:
                 kept = kept[:n]
             else:  # the seed's and the items' prices and categories as they are now
                 unheld = [r for r in raw if r.item not in held and self._has_neighbours(r.item)]
-                kept = self._kept(unheld, n, category, cheaper_than, band, width)
+                kept = self._kept(unheld, n, category, cheaper_than, band)
             if len(kept) == n or complete:
                 return tuple(kept)
             held.add(seeds[0])
@@ -398,7 +411,7 @@ class Recommender:
                 found = self.knowledge.recommend(
                     seeds, wanted, exclude=held, strategy=strategy, session_id=session_id
                 )
-            kept = self._kept(found, n, category, cheaper_than, band, width)
+            kept = self._kept(found, n, category, cheaper_than, band)
             if len(kept) >= n or len(found) < wanted or wanted >= MAX_ASKED:
                 return tuple(kept[:n])
             wanted = min(4 * wanted, MAX_ASKED)
@@ -410,7 +423,6 @@ class Recommender:
         category: str | None,
         cheaper_than: Facts | None,
         band: float | None,
-        width: float,
     ) -> list[Recommendation]:
         """The first `n` of `found` that pass the filters (products looked up a few at a
         time: most lists need only their first few checked)."""
@@ -420,7 +432,7 @@ class Recommender:
             chunk = found[start : start + step]
             facts = self.products.facts((r.item for r in chunk), levels=band is not None)
             for rec, fact in zip(chunk, facts, strict=True):
-                if _passes(fact, category, cheaper_than, band, width):
+                if _passes(fact, category, cheaper_than, band, self._width):
                     kept.append(rec)
                     if len(kept) == n:
                         return kept
@@ -440,7 +452,7 @@ class Recommender:
                 self._filtered.move_to_end(key)
                 return cached[2]
         shared = [r for r in raw if self._has_neighbours(r.item)]
-        listed = self._kept(shared, CACHED_LENGTH, None, None, None, 0.0)
+        listed = self._kept(shared, CACHED_LENGTH, None, None, None)
         with self.lock:
             self._filtered[key] = (raw, changes, listed)
             if len(self._filtered) > CACHED_PRODUCTS:
@@ -502,7 +514,7 @@ def _passes(
         return False
     if category is not None and facts.category != category:
         return False
-    if cheaper_than is not None and not _cheaper(facts, cheaper_than):
+    if cheaper_than is not None and not cheaper(facts, cheaper_than):
         return False
     return band is None or facts.level is None or abs(facts.level - band) <= width
 
@@ -515,11 +527,3 @@ def session_token(state: CustomerState) -> str:
         state.item_key = secrets.token_hex(8)
     number = state.session.number if state.session is not None else 0
     return f"{state.item_key}:{number}"
-
-
-def _cheaper(facts: Facts, than: Facts) -> bool:
-    if facts.price is None or than.price is None:
-        return False
-    if facts.currency and than.currency and facts.currency != than.currency:
-        return False
-    return facts.price < than.price

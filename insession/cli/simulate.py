@@ -82,7 +82,6 @@ def _closed_loop(args: argparse.Namespace, config: SimulationConfig, settings: S
     """Shoppers answer the engine's offers; print how each policy learns."""
     from insession.evaluation.closed_loop import compare_policies, print_learning_curves
     from insession.models.policy import POLICIES
-    from insession.operators.personalise import Personaliser
     from insession.runner.engine import load_engine
 
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
@@ -102,9 +101,7 @@ def _closed_loop(args: argparse.Namespace, config: SimulationConfig, settings: S
         from insession.evaluation.closed_loop import compare_recommenders, print_recommender_runs
 
         def with_recs(recs):  # type: ignore[no-untyped-def]
-            engine = load(policies[0])
-            config_recs = dataclasses.replace(engine.config, recs=recs)
-            return Personaliser(engine.catalogue, engine.policy, config_recs)
+            return load(policies[0]).with_recs(recs)  # a fresh policy for each run
 
         print_recommender_runs(compare_recommenders(config, with_recs, **truth), sys.stdout)
         return 0

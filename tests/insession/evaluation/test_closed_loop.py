@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import dataclasses
 import io
 
-from insession.operators.personalise import Personaliser
-from insession.operators.recommendations import RecsConfig
 from insession.schemas.catalogue import CatalogueOffer
 from insession.schemas.events import Offer
 
@@ -107,12 +104,8 @@ def test_learned_recommendations_beat_popularity_in_acceptance() -> None:
     filled by popularity alone, same shoppers, same truth, same filters."""
     engine = load_engine(Settings(policy="baseline"))
 
-    def with_recs(recs: RecsConfig) -> Personaliser:
-        config = dataclasses.replace(engine.config, recs=recs)
-        return Personaliser(engine.catalogue, engine.policy, config)
-
     config = SimulationConfig(seed=3, customers=200, days=8)
-    learned, popular = compare_recommenders(config, with_recs, truth_seed=0)
+    learned, popular = compare_recommenders(config, engine.with_recs, truth_seed=0)
     assert (learned.recommender, popular.recommender) == ("learned", "popularity")
     assert learned.offers > 1000 and popular.offers > 1000
     assert learned.expected_rate > popular.expected_rate + 0.02
