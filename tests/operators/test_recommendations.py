@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 from insession.operators.customer_step import apply_routed
-from insession.operators.personalise import EngineConfig, Personaliser
+from insession.operators.personalise import EngineConfig, Handled, Personaliser
 from insession.operators.recommendations import RecsConfig
 from insession.operators.routing import Routed
 from insession.schemas.catalogue import CatalogueError, parse_catalogue
@@ -22,6 +22,16 @@ def _browsers(engine: Personaliser, count: int = 4) -> None:
         other = Shopper(customer_id=f"other-{n}", engine=engine)
         for product, price in BOOTS:
             other.view(product, price=price, category="shoes.boots")
+
+
+def _handled_view(shopper: Shopper, product: str, price: float) -> Handled:
+    """A boots view 10 s after the shopper's last event, with everything `handle` made."""
+    view = ProductView(
+        event_id="last", event_time=shopper.now + 10_000, channel="web",
+        customer_id=shopper.customer_id, product_id=product, price=price,
+        category="shoes.boots",
+    )  # fmt: skip
+    return shopper.engine.handle(shopper.state, view)
 
 
 def _sizes(engine: Personaliser) -> tuple[int, int]:
@@ -46,13 +56,7 @@ def test_without_consent_the_shelf_reads_only_the_product_in_view() -> None:
     he = Shopper()
     _browsers(he.engine)
     he.view("boots-lux", price=400.0, category="shoes.boots")
-    decision = he.engine.handle(
-        he.state,
-        ProductView(
-            event_id="last", event_time=he.now + 10_000, channel="web", customer_id="c-1",
-            product_id="boots-3", price=120.0, category="shoes.boots",
-        ),
-    )  # fmt: skip
+    decision = _handled_view(he, "boots-3", 120.0)
     assert decision.shelf
     assert {r.seed for r in decision.shelf} <= {"boots-3", None}
     assert all(r.strategy != "recently_viewed" for r in decision.shelf)
@@ -169,13 +173,7 @@ def test_a_product_few_sessions_had_gets_no_contextual_list_of_its_own() -> None
     he = Shopper()
     _browsers(he.engine, count=1)  # boots seen in one other session, two with his own
     he.view("boots-7", price=99.0, category="shoes.boots")
-    decision = he.engine.handle(
-        he.state,
-        ProductView(
-            event_id="last", event_time=he.now + 10_000, channel="web", customer_id="c-1",
-            product_id="boots-12", price=150.0, category="shoes.boots",
-        ),
-    )  # fmt: skip
+    decision = _handled_view(he, "boots-12", 150.0)
     # Nothing here was had by three people: no list of anything, not even trending.
     assert decision.shelf == ()
     assert decision.decision.rejected.get("also-viewed") in (None, "no_recommendation")
