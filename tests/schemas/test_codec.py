@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode, decode_object, encode
+from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode_object, encode
 from insession.schemas.events import (
     CONTRACTS,
     MAX_ATTRIBUTES,
@@ -22,6 +22,7 @@ from insession.schemas.events import (
 )
 from insession.schemas.fields import MAX_EPOCH_MS, MIN_EPOCH_MS
 
+from tests.schemas.decoders import decode
 from tests.schemas.strategies import DROP, EXAMPLES, T, message
 
 
