@@ -50,14 +50,31 @@ def recs_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}recs:{person_key(person, secret)}"
 
 
+def slot_tag(person: str, secret: str) -> str:
+    """The Redis Cluster hash tag of a person's offer ledger: `{<person key>}`, so that the
+    index and its entries share a slot (an erasure deletes them in one script). A person key
+    with a brace in it would cut the tag short, and an empty one is no tag: its SHA-256 stands
+    in for it there."""
+    joined = person_key(person, secret)
+    if not joined or "{" in joined or "}" in joined:
+        joined = hashlib.sha256(joined.encode("utf-8")).hexdigest()
+    return f"{{{joined}}}"
+
+
 def ledger_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
     """Redis key of the person's offer-ledger index (offer ids by expiry, a sorted set)."""
-    return f"{prefix}ledger:{person_key(person, secret)}"
+    return f"{prefix}ledger:{slot_tag(person, secret)}"
 
 
-def offer_key(offer_id: str, prefix: str = DEFAULT_PREFIX) -> str:
-    """Redis key of the first content sent under an offer id (the id is a hash already)."""
-    return f"{prefix}offer:{offer_id}"
+def offer_key(person: str, offer_id: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Redis key of the first content sent under an offer id (the id is a hash already), in
+    the slot of the person's ledger index."""
+    return f"{offer_prefix(person, secret, prefix)}{offer_id}"
+
+
+def offer_prefix(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """What the keys of a person's ledger entries start with (the offer id follows)."""
+    return f"{prefix}offer:{slot_tag(person, secret)}:"
 
 
 def person_of(event: Event) -> str:

@@ -141,6 +141,11 @@ class Settings:
                 kwargs[name] = {k: _to_int(f"topic_partitions.{k}", v) for k, v in value.items()}
             else:
                 kwargs[name] = str(value)
+        if "{" in kwargs.get("redis_prefix", "") or "}" in kwargs.get("redis_prefix", ""):
+            raise ValueError(
+                f"setting redis_prefix: {kwargs['redis_prefix']!r} has a brace, which would "
+                "make a Redis Cluster hash tag of it (the engine tags its own keys)"
+            )
         return cls(**kwargs)
 
 

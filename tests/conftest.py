@@ -16,6 +16,8 @@ import pytest
 import redis
 
 from insession.connectors.kafka_admin import broker_ready, create_topics, delete_topics
+from insession.connectors.redis_client import REDIS_ERRORS, LazyCluster, connect
+from insession.dev.services import CLUSTER_URL
 from insession.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,7 +70,7 @@ def kafka_settings(
 
 
 @pytest.fixture(scope="session")
-def redis_client(base_settings: Settings) -> Iterator[redis.Redis]:
+def redis_server(base_settings: Settings) -> Iterator[redis.Redis]:
     """A client of the real Redis server."""
     client = redis.Redis.from_url(base_settings.redis_url, socket_timeout=5)
     try:
@@ -82,16 +84,58 @@ def redis_client(base_settings: Settings) -> Iterator[redis.Redis]:
     client.close()
 
 
+@pytest.fixture(scope="session")
+def redis_client(redis_server: redis.Redis) -> redis.Redis:
+    """The Redis that tests use: the server (modules that test both override it with
+    `any_redis`)."""
+    return redis_server
+
+
+@dataclasses.dataclass(frozen=True)
+class RedisUnderTest:
+    """A real Redis a test runs against: one server or the local cluster."""
+
+    kind: str
+    url: str
+    client: redis.Redis
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[redis.Redis]:
+    """A client of the real local Redis Cluster (three masters on 7001-7003)."""
+    lazy = connect(CLUSTER_URL, socket_timeout=5)
+    assert isinstance(lazy, LazyCluster)
+    try:
+        lazy.ping()
+    except REDIS_ERRORS:
+        unavailable(
+            f"the Redis Cluster is not answering at {CLUSTER_URL} "
+            "(start it with `insession services up`)"
+        )
+    yield lazy.client()  # type: ignore[misc]
+    lazy.close()
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def any_redis(request: pytest.FixtureRequest, base_settings: Settings) -> RedisUnderTest:
+    """Each test that takes it runs twice: against the Redis server and the Redis Cluster."""
+    if request.param == "redis":
+        client = request.getfixturevalue("redis_server")
+        return RedisUnderTest("redis", base_settings.redis_url, client)
+    return RedisUnderTest("cluster", CLUSTER_URL, request.getfixturevalue("redis_cluster"))
+
+
 @pytest.fixture
 def redis_prefix(
     redis_client: redis.Redis, run_id: str, request: pytest.FixtureRequest
 ) -> Iterator[str]:
     """A key prefix of this test's own; every key under it is deleted afterwards."""
-    prefix = f"test:{run_id}:{request.node.name}:"
+    # Brackets (of parametrized tests) would be a character class in the SCAN pattern.
+    test = request.node.name.replace("[", ".").replace("]", "")
+    prefix = f"test:{run_id}:{test}:"
     yield prefix
-    keys = list(redis_client.scan_iter(match=prefix + "*", count=1000))
-    if keys:
-        redis_client.delete(*keys)
+    for key in redis_client.scan_iter(match=prefix + "*", count=1000):
+        redis_client.delete(key)
 
 
 @pytest.fixture

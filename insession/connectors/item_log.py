@@ -35,6 +35,7 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from insession.connectors.breaker import Breaker
+from insession.connectors.redis_client import REDIS_ERRORS, RedisClient
 from insession.models.items import FORGET, Observation
 
 DEFAULT_MAX_ENTRIES = 2_000_000
@@ -122,7 +123,7 @@ def _entry_ms(entry_id: bytes) -> int:
 class ItemLog:
     """The cluster's observations as one bounded Redis stream: publish, replay, catch up.
 
-    `client` should be a fail-fast one (`redis_mirror.flow_client`), without decoded
+    `client` should be a fail-fast one (`redis_client.flow_client`), without decoded
     responses. `publish` never raises for Redis: while it is down, observations wait in a
     backlog of at most `max_backlog` (the oldest dropped first, and counted, but never an
     erasure), and sending waits `retry_after_s` after a failure (`Breaker`), so a dead server
@@ -132,7 +133,7 @@ class ItemLog:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         origin: str,
         *,
         prefix: str = "insession:",
@@ -199,7 +200,7 @@ class ItemLog:
                 pipe.xadd(self.key, fields, maxlen=self.max_entries, approximate=True)
             try:
                 results = pipe.execute(raise_on_error=False)
-            except redis.RedisError as error:
+            except REDIS_ERRORS as error:
                 self.breaker.failed()
                 self.counters.send_errors += 1
                 self.counters.last_error = str(error)
@@ -273,7 +274,7 @@ class ItemLog:
         while True:
             try:
                 answer = self.client.xread({self.key: self.last_id}, count=self.chunk)
-            except redis.RedisError as error:
+            except REDIS_ERRORS as error:
                 self.breaker.failed()
                 self.counters.read_errors += 1
                 self.counters.last_error = str(error)

@@ -19,6 +19,7 @@ import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from insession.connectors.breaker import Breaker
+from insession.connectors.redis_client import REDIS_ERRORS, RedisClient
 from insession.operators.learning import ArmUpdate, ModelHub
 
 
@@ -26,7 +27,7 @@ class RedisModelStore:
     """Arms as fields of one Redis hash per policy."""
 
     def __init__(
-        self, client: redis.Redis, prefix: str, policy: str, breaker: Breaker | None = None
+        self, client: RedisClient, prefix: str, policy: str, breaker: Breaker | None = None
     ) -> None:
         self.client = client
         self.key = f"{prefix}model:{policy}"
@@ -39,7 +40,7 @@ class RedisModelStore:
             return {}
         try:
             fields = self.client.hgetall(self.key)
-        except redis.RedisError:
+        except REDIS_ERRORS:
             self.breaker.failed()
             return {}
         return {arm.decode(): orjson.loads(state) for arm, state in fields.items()}
@@ -50,7 +51,7 @@ class RedisModelStore:
             raise redis.ConnectionError("Redis unavailable: not retried yet")
         try:
             self.client.hset(self.key, mapping={a: orjson.dumps(s) for a, s in arms.items()})
-        except redis.RedisError:
+        except REDIS_ERRORS:
             self.breaker.failed()
             raise
 
@@ -92,7 +93,7 @@ class _PublishPartition(StatelessSinkPartition[ArmUpdate]):
             self.unpublished[update.arm] = update
         try:
             self.hub.publish(self.unpublished.values())
-        except redis.RedisError as error:
+        except REDIS_ERRORS as error:
             self.errors += 1
             if self.errors == 1 or self.errors % 100 == 0:
                 print(f"insession: model not published ({error}); retrying", file=sys.stderr)

@@ -11,7 +11,7 @@ The ledger is a Redis key per offer id holding the first content sent, written w
 stored content again (a duplicate with the same bytes, which storefronts drop). Reserving
 before producing means a crash between the two loses nothing: the resumed flow sends the
 reserved content. Each person also has an index of their offer ids
-(`{prefix}ledger:{person}`, a sorted set scored by expiry, pruned as it is written), so that an
+(`{prefix}ledger:{{person}}`, a sorted set scored by expiry, pruned as it is written), so that an
 erasure deletes the person's entries with it (`insession.redis_mirror`) rather than leaving
 offers naming them for the ledger's lifetime. While Redis is unreachable the sink sends what it
 has (at-least-once, counted in `errors`). With `durable`, each batch waits for the broker's
@@ -26,12 +26,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from insession import keys
 from insession.connectors.breaker import Breaker
 from insession.connectors.kafka_producer import TopicProducer, TopicTarget
+from insession.connectors.redis_client import REDIS_ERRORS, RedisClient
 from insession.schemas.codec import encode
 from insession.schemas.events import Event, Offer, OfferWithdrawal
 
@@ -50,7 +50,7 @@ class OfferLedger:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         prefix: str,
         ttl_s: int,
         breaker: Breaker | None = None,
@@ -66,8 +66,8 @@ class OfferLedger:
         self.clock = clock
         self.counters = LedgerCounters()
 
-    def key(self, offer_id: str) -> str:
-        return keys.offer_key(offer_id, self.prefix)
+    def key(self, offer: Offer) -> str:
+        return keys.offer_key(keys.person_of(offer), offer.offer_id, self.key_secret, self.prefix)
 
     def index_key(self, person: str) -> str:
         """The person's index of offer ids (what an erasure deletes their entries by)."""
@@ -85,7 +85,7 @@ class OfferLedger:
             return encoded
         pipe = self.client.pipeline(transaction=False)
         for offer, raw in zip(offers, encoded, strict=True):
-            pipe.set(self.key(offer.offer_id), raw, nx=True, get=True, ex=self.ttl_s)
+            pipe.set(self.key(offer), raw, nx=True, get=True, ex=self.ttl_s)
         now_s = self.clock()
         by_person: dict[str, dict[str, float]] = {}
         for offer in offers:
@@ -97,7 +97,7 @@ class OfferLedger:
             pipe.expire(index, self.ttl_s)
         try:
             earlier = pipe.execute()[: len(offers)]
-        except redis.RedisError as error:
+        except REDIS_ERRORS as error:
             self.breaker.failed()
             self.counters.errors += len(offers)
             if self.counters.errors == len(offers) or self.counters.errors % 1000 < len(offers):

@@ -12,7 +12,7 @@ Key layout (all under a configurable prefix, default `insession:`):
 `person` is the customer id, or `anon:{anonymous_id}` for a shopper not yet identified;
 with a key secret, key names hold `insession.keys.person_key(person, secret)` instead. An
 erasure deletes all three keys, and the person's offer-ledger entries with their index
-(`{prefix}ledger:{person}`, `insession.offer_ledger`). While Redis is unreachable, updates
+(`{prefix}ledger:{{person}}`, `insession.offer_ledger`). While Redis is unreachable, updates
 wait in a coalesced backlog (`RedisMirror`) and are written when it answers again.
 """
 
@@ -27,26 +27,14 @@ from typing import Any
 import orjson
 import redis
 from bytewax.outputs import DynamicSink, StatelessSinkPartition
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from insession import keys
 from insession.connectors.breaker import Breaker
+from insession.connectors.redis_client import REDIS_ERRORS, RETRY_LATER, RedisClient, flow_client
 from insession.operators.customer_step import Outcome
 from insession.operators.identity import is_anonymous
 from insession.schemas.codec import encode
 from insession.schemas.events import Offer
-
-
-def flow_client(url: str) -> redis.Redis:
-    """A client for the flow's writes: it fails fast instead of retrying (redis-py retries a
-    refused connection for ~3 s by default), since the flow keeps what Redis refused and
-    tries again later itself. Half a second is hundreds of times a loopback round trip, and
-    bounds what a hung server costs each caller before its breaker opens."""
-    return redis.Redis.from_url(
-        url, socket_timeout=0.5, socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0)
-    )
-
 
 MirrorObserver = Callable[[int, bool, int], None]
 """(commands sent, whether Redis took the batch, people waiting): for the metrics."""
@@ -147,7 +135,8 @@ redis.call('DEL', KEYS[1])
 return #ids
 """
 """Deletes a person's offer-ledger entries (ids in the index KEYS[1], keys ARGV[1] .. id) and
-the index, on the server in one step."""
+the index, on the server in one step. The entries share the index's slot (`keys.slot_tag`), as
+a cluster requires of the keys one script touches."""
 
 
 @dataclass(slots=True)
@@ -176,7 +165,7 @@ class RedisMirror:
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         layout: MirrorLayout | None = None,
         *,
         retry_after_s: float = 1.0,
@@ -216,13 +205,17 @@ class RedisMirror:
             return 0
         with self._lock:
             taken, self.backlog = self.backlog, {}
-        pipe = self.client.pipeline(transaction=False)
-        for person, pending in taken.items():
-            self._queue(pipe, person, pending)
-        sent = len(pipe)
         try:
+            pipe = self.client.pipeline(transaction=False)
+            for person, pending in taken.items():
+                self._queue(pipe, person, pending)
+            sent = len(pipe)
             results = pipe.execute(raise_on_error=False)
-        except redis.RedisError as error:
+            # A node down or a slot moving: the whole batch is kept and sent again.
+            later = next((r for r in results if isinstance(r, RETRY_LATER)), None)
+            if later is not None:
+                raise later
+        except REDIS_ERRORS as error:
             self.breaker.failed()
             with self._lock:
                 for person, newer in self.backlog.items():
@@ -299,12 +292,14 @@ class RedisMirror:
         summary_key, offers_key = layout.summary_key(person), layout.offers_key(person)
         recs_key = layout.recs_key(person)
         if pending.erase:
-            pipe.delete(summary_key, offers_key, recs_key)
+            # One key per command: a cluster refuses a DEL of keys in different slots.
+            for key in (summary_key, offers_key, recs_key):
+                pipe.delete(key)
             # A customer's erasure takes their ledger entries too. A device forgotten at its
             # link keeps its entries: they name no customer, and guard a resume's resends.
             if not is_anonymous(person):
-                ledger_offers = keys.offer_key("", layout.prefix)
-                pipe.eval(_ERASE_LEDGER, 1, layout.ledger_key(person), ledger_offers)
+                entries = keys.offer_prefix(person, layout.key_secret, layout.prefix)
+                pipe.execute_command("EVAL", _ERASE_LEDGER, 1, layout.ledger_key(person), entries)
         if pending.offers:
             # LREM first: a batch resent after a timeout that Redis had in fact applied, or
             # an offer re-emitted after a crash, is not listed twice.
@@ -314,7 +309,7 @@ class RedisMirror:
             pipe.ltrim(offers_key, 0, layout.max_offers - 1)
             pipe.expire(offers_key, layout.offers_ttl_s)
         if pending.withdrawn:
-            pipe.eval(_WITHDRAW, 1, offers_key, *pending.withdrawn)
+            pipe.execute_command("EVAL", _WITHDRAW, 1, offers_key, *pending.withdrawn)
         if pending.summary is not None:
             pipe.set(summary_key, orjson.dumps(pending.summary), ex=layout.summary_ttl_s)
         if pending.shelf is not None:

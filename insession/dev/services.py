@@ -1,7 +1,8 @@
 """Start, stop and inspect a real Kafka broker (KRaft, from Maven jars) and Redis server locally.
 
 No Docker: the Kafka jars come from Maven Central through `mvn` into a cache folder outside
-git, Redis is Debian's `redis-server` (installed if missing). Both bind to 127.0.0.1. A service
+git, Redis is Debian's `redis-server` (installed if missing), and a Redis Cluster of three
+masters is three more `redis-server`s on ports 7001-7003. All bind to 127.0.0.1. A service
 that already answers on its port is used as it is and never stopped by `down`, which stops
 only the processes whose pid files this module wrote.
 """
@@ -15,6 +16,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -61,9 +63,9 @@ class ServiceState:
 
     def describe(self) -> str:
         if not self.answering:
-            return f"{self.name:<6} down      {self.address}"
+            return f"{self.name:<13} down      {self.address}"
         owner = f"pid {self.pid}, started by insession" if self.started_here else "not ours"
-        return f"{self.name:<6} up        {self.address}  ({owner})"
+        return f"{self.name:<13} up        {self.address}  ({owner})"
 
 
 def _pid_file(settings: Settings, name: str) -> Path:
@@ -316,15 +318,118 @@ def start_redis(settings: Settings, timeout: float = 30.0) -> float:
     return time.monotonic() - started
 
 
+# --- Redis Cluster --------------------------------------------------------------------------
+
+CLUSTER_HOST = "127.0.0.1"
+CLUSTER_PORTS = (7001, 7002, 7003)
+CLUSTER_URL = f"redis+cluster://{CLUSTER_HOST}:{CLUSTER_PORTS[0]}"
+"""The local Redis Cluster: three masters, no replicas, for the tests of cluster mode."""
+SLOTS = 16384
+
+
+def _node(port: int) -> redis.Redis:
+    return redis.Redis(host=CLUSTER_HOST, port=port, socket_timeout=1, socket_connect_timeout=1)
+
+
+def _node_answers(port: int) -> bool:
+    try:
+        return bool(_node(port).ping())
+    except redis.RedisError:
+        return False
+
+
+def _cluster_info(port: int) -> dict[str, str]:
+    return _node(port).execute_command("CLUSTER INFO")  # type: ignore[no-any-return]
+
+
+def cluster_ready() -> bool:
+    """True when every local cluster node says the cluster is up (all slots served)."""
+    try:
+        return all(_cluster_info(port)["cluster_state"] == "ok" for port in CLUSTER_PORTS)
+    except redis.RedisError:
+        return False
+
+
+def start_redis_cluster(settings: Settings, timeout: float = 30.0) -> float:
+    """Start three redis-server masters on `CLUSTER_PORTS` and join them into a cluster (each
+    serves a third of the slots), unless that cluster answers already; seconds to ready."""
+    started = time.monotonic()
+    if cluster_ready():
+        return 0.0
+    binary = _redis_server_binary()
+    for port in CLUSTER_PORTS:
+        if _node_answers(port):
+            continue
+        if port_open(CLUSTER_HOST, port):
+            raise ServiceError(f"port {port} is taken by something that does not answer Redis")
+        home = (settings.services_dir / "redis-cluster" / str(port)).resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        (home / "nodes.conf").unlink(missing_ok=True)  # no data is kept: start a new cluster
+        _spawn(
+            settings,
+            f"redis-cluster-{port}",
+            [
+                binary,
+                "--bind",
+                CLUSTER_HOST,
+                "--port",
+                str(port),
+                "--dir",
+                str(home),
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+                "--protected-mode",
+                "yes",
+            ],
+        )
+    _wait(lambda: all(_node_answers(p) for p in CLUSTER_PORTS), started, timeout, "cluster nodes")
+    share = SLOTS // len(CLUSTER_PORTS)
+    for i, port in enumerate(CLUSTER_PORTS):
+        if _cluster_info(port)["cluster_slots_assigned"] == "0":
+            last = SLOTS - 1 if i == len(CLUSTER_PORTS) - 1 else (i + 1) * share - 1
+            _node(port).execute_command("CLUSTER ADDSLOTSRANGE", i * share, last)
+    first = _node(CLUSTER_PORTS[0])
+    for port in CLUSTER_PORTS[1:]:
+        first.execute_command("CLUSTER MEET", CLUSTER_HOST, port)
+    _wait(cluster_ready, started, timeout, "the cluster")
+    return time.monotonic() - started
+
+
+def _wait(ready: Callable[[], bool], started: float, timeout: float, what: str) -> None:
+    while not ready():
+        if time.monotonic() - started > timeout:
+            raise ServiceError(
+                f"{what} not ready within {timeout:.0f} s; see {CLUSTER_HOST} logs in "
+                "<services dir>/redis-cluster-*.log"
+            )
+        time.sleep(0.05)
+
+
 # --- all services ---------------------------------------------------------------------------
 
-_COMMAND_WORDS = {"kafka": "kafka.Kafka", "redis": "redis-server"}
+_COMMAND_WORDS = {
+    "kafka": "kafka.Kafka",
+    "redis": "redis-server",
+    **{f"redis-cluster-{port}": "redis-server" for port in CLUSTER_PORTS},
+}
 
 
 def up(settings: Settings) -> dict[str, float]:
-    """Start Redis and Kafka (idempotent); return each one's seconds to ready."""
+    """Start Redis, the Redis Cluster and Kafka (idempotent); each one's seconds to ready."""
     settings.services_dir.mkdir(parents=True, exist_ok=True)
-    return {"redis": start_redis(settings), "kafka": start_kafka(settings)}
+    return {
+        "redis": start_redis(settings),
+        "redis-cluster": start_redis_cluster(settings),
+        "kafka": start_kafka(settings),
+    }
 
 
 def down(settings: Settings, timeout: float = 30.0) -> list[str]:
@@ -333,8 +438,8 @@ def down(settings: Settings, timeout: float = 30.0) -> list[str]:
 
 
 def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
-    """Stop one service this module started (`kafka` or `redis`); False if it was not ours
-    or not running. Fault tests use it to restart a broker mid-stream."""
+    """Stop one service this module started (`kafka`, `redis`, `redis-cluster-<port>`); False
+    if it was not ours or not running. Fault tests use it to restart a broker mid-stream."""
     word = _COMMAND_WORDS[name]
     pid = _read_pid(settings, name, word)
     if pid is not None:
@@ -358,6 +463,7 @@ def status(settings: Settings) -> list[ServiceState]:
     host, port = _redis_address(settings)
     kafka_pid = _read_pid(settings, "kafka", _COMMAND_WORDS["kafka"])
     redis_pid = _read_pid(settings, "redis", _COMMAND_WORDS["redis"])
+    cluster_pid = _read_pid(settings, f"redis-cluster-{CLUSTER_PORTS[0]}", "redis-server")
     return [
         ServiceState(
             "kafka",
@@ -368,5 +474,12 @@ def status(settings: Settings) -> list[ServiceState]:
         ),
         ServiceState(
             "redis", f"{host}:{port}", redis_ready(settings), redis_pid, redis_pid is not None
+        ),
+        ServiceState(
+            "redis-cluster",
+            ",".join(f"{CLUSTER_HOST}:{p}" for p in CLUSTER_PORTS),
+            cluster_ready(),
+            cluster_pid,
+            cluster_pid is not None,
         ),
     ]

@@ -10,8 +10,6 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
-import redis
-
 from insession.connectors.item_log import ItemLog
 from insession.connectors.model_store import (
     RedisModelStore,
@@ -19,7 +17,8 @@ from insession.connectors.model_store import (
     save_snapshot,
 )
 from insession.connectors.offer_ledger import OfferLedger
-from insession.connectors.redis_mirror import MirrorLayout, RedisMirrorSink, flow_client
+from insession.connectors.redis_client import REDIS_ERRORS, flow_client
+from insession.connectors.redis_mirror import MirrorLayout, RedisMirrorSink
 from insession.models.policy import build_policy
 from insession.operators.control_group import ControlGroup
 from insession.operators.customer_step import Outcome
@@ -159,7 +158,7 @@ def shared_items(settings: Settings, engine: Personaliser, origin: str = "0") ->
     try:
         ours = log.replay(engine.recs.learn_shared, ids_since_ms=since_ms)
         engine.recs.skip_replayed(ours)
-    except redis.RedisError as error:
+    except REDIS_ERRORS as error:
         print(f"insession: item knowledge not loaded from Redis ({error})", file=sys.stderr)
     return log
 

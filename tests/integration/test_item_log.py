@@ -15,19 +15,26 @@ import redis
 from insession.models.items import FORGET, STRATEGIES, ItemKnowledge, Observation
 
 from insession.connectors.item_log import ItemFollower, ItemLog, ItemLogSink
-from insession.connectors.redis_mirror import flow_client
-from insession.settings import Settings
+from insession.connectors.redis_client import flow_client
+from tests.conftest import RedisUnderTest
 
 pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_client(any_redis: RedisUnderTest) -> redis.Redis:
+    """Every test here runs against the Redis server and against the Redis Cluster."""
+    return any_redis.client
+
 
 CATALOGUE = [f"sku-{i:03d}" for i in range(40)]
 START_MS = 1_740_000_000_000
 
 
 @pytest.fixture
-def client(base_settings: Settings, redis_client: redis.Redis) -> Iterator[redis.Redis]:
+def client(any_redis: RedisUnderTest, redis_client: redis.Redis) -> Iterator[redis.Redis]:
     """A flow's fail-fast client (`redis_client` first: it fails or skips if Redis is missing)."""
-    flow = flow_client(base_settings.redis_url)
+    flow = flow_client(any_redis.url)
     yield flow
     flow.close()
 

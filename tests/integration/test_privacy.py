@@ -4,6 +4,7 @@ with a key secret no Redis key name holds a raw id."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,7 @@ from insession.schemas.signatures import sign_identity_link
 from insession.connectors.redis_mirror import MirrorLayout
 from insession.keys import ledger_key, person_key, summary_key
 from insession.settings import Settings
+from tests.conftest import RedisUnderTest
 from tests.integration.fault_scenarios import RunningFlow, produce, wait_for
 from tests.kafka_io import consume
 from tests.redis_scan import naming
@@ -42,6 +44,20 @@ def flow(flow_settings: Settings, tmp_path: Path) -> Iterator[RunningFlow]:
     running = RunningFlow(flow_settings, tmp_path / "run.log")
     yield running
     running.stop()
+
+
+@pytest.fixture
+def flow_any_redis(
+    flow_settings: Settings, any_redis: RedisUnderTest, redis_prefix: str, tmp_path: Path
+) -> Iterator[RunningFlow]:
+    """A flow mirroring to the Redis server, and (the second run) to the Redis Cluster."""
+    running = RunningFlow(
+        dataclasses.replace(flow_settings, redis_url=any_redis.url), tmp_path / "run.log"
+    )
+    yield running
+    running.stop()
+    for key in any_redis.client.scan_iter(match=redis_prefix + "*", count=1000):
+        any_redis.client.delete(key)
 
 
 class Journey:
@@ -144,12 +160,13 @@ def test_a_forged_link_never_reaches_the_victim(
 
 def test_after_erasure_nothing_names_the_customer_and_the_old_device_is_a_stranger(
     flow_settings: Settings,
-    redis_client: redis.Redis,
+    any_redis: RedisUnderTest,
     redis_prefix: str,
     run_id: str,
-    flow: RunningFlow,
+    flow_any_redis: RunningFlow,
     tmp_path: Path,
 ) -> None:
+    redis_client, flow = any_redis.client, flow_any_redis
     recovery = tmp_path / "recovery"
     flow.start("--recovery-dir", str(recovery), "--epoch-ms", "50")
     customer, device = f"erased-{run_id}", f"edev-{run_id}"

@@ -16,6 +16,7 @@ from insession.schemas.catalogue import load_catalogue
 from insession.schemas.events import Event, OfferFeedback, Search
 
 from insession.connectors.model_store import RedisModelStore, load_snapshot, save_snapshot
+from tests.conftest import RedisUnderTest
 from tests.operators.scenario import CATALOGUE, T0
 
 OFFERS = load_catalogue(CATALOGUE).offers
@@ -82,7 +83,9 @@ def test_a_snapshot_restores_the_model_and_refuses_another_policy(tmp_path: Path
 
 
 @pytest.mark.redis
-def test_processes_converge_through_redis(redis_client: redis.Redis, redis_prefix: str) -> None:
+def test_processes_converge_through_redis(any_redis: RedisUnderTest, redis_prefix: str) -> None:
+    """On the Redis server and on the Redis Cluster."""
+    redis_client = any_redis.client
     owner = ModelHub(
         build_policy("thompson", OFFERS), RedisModelStore(redis_client, redis_prefix, "thompson")
     )
@@ -94,6 +97,7 @@ def test_processes_converge_through_redis(redis_client: redis.Redis, redis_prefi
     assert reader.sync() == 0, "nothing newer: nothing loaded"
     offers = [o for o in OFFERS if o.action_id in ("help-search", "help-delivery")]
     assert reader.pick(offers, {"channel": "web"}, 7) == owner.pick(offers, {"channel": "web"}, 7)
+    redis_client.delete(f"{redis_prefix}model:thompson")
 
 
 def test_the_customer_step_joins_feedback_and_closes_unanswered_decisions() -> None:

@@ -13,10 +13,17 @@ from insession.schemas.events import Offer
 from insession.connectors.offer_ledger import OfferLedger
 from insession.connectors.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror
 from insession.keys import person_key
+from tests.conftest import RedisUnderTest
 from tests.redis_scan import naming
 from tests.samples import sample_contracts
 
 pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_client(any_redis: RedisUnderTest) -> redis.Redis:
+    """Every test here runs against the Redis server and against the Redis Cluster."""
+    return any_redis.client
 
 
 def _offer(n: int, **who: str | None) -> Offer:
@@ -62,9 +69,11 @@ def test_an_erasure_deletes_the_customers_ledger_entries(
     ledger.settle([_offer(1), _offer(2), _offer(3, customer_id="c-2")])
     mirror = RedisMirror(redis_client, MirrorLayout(prefix=redis_prefix))
     mirror.write([MirrorUpdate("c-1", erase=True)])
-    gone = (ledger.key("of-1"), ledger.key("of-2"), ledger.index_key("c-1"))
+    gone = (ledger.key(_offer(1)), ledger.key(_offer(2)), ledger.index_key("c-1"))
     assert redis_client.exists(*gone) == 0
-    assert redis_client.exists(ledger.key("of-3"), ledger.index_key("c-2")) == 2, "others kept"
+    assert (
+        redis_client.exists(ledger.key(_offer(3, customer_id="c-2")), ledger.index_key("c-2")) == 2
+    ), "others kept"
     assert naming(redis_client, redis_prefix, "c-1") == []
 
 
@@ -77,7 +86,13 @@ def test_a_device_forgotten_at_its_link_keeps_its_ledger_entries(
     RedisMirror(redis_client, MirrorLayout(prefix=redis_prefix)).write(
         [MirrorUpdate("anon:dev-9", erase=True)]
     )
-    assert redis_client.exists(ledger.key("of-1"), ledger.index_key("anon:dev-9")) == 2
+    assert (
+        redis_client.exists(
+            ledger.key(_offer(1, customer_id=None, anonymous_id="dev-9")),
+            ledger.index_key("anon:dev-9"),
+        )
+        == 2
+    )
 
 
 def test_with_a_key_secret_no_key_name_holds_a_raw_id(
@@ -89,17 +104,32 @@ def test_with_a_key_secret_no_key_name_holds_a_raw_id(
     layout = MirrorLayout(prefix=redis_prefix, key_secret=secret)
     RedisMirror(redis_client, layout).write([MirrorUpdate("c-1", summary={"x": 1})])
     names = _names(redis_client, redis_prefix)
+    customer, device = person_key("c-1", secret), person_key("anon:dev-9", secret)
     assert names == sorted(
         [
-            f"{redis_prefix}offer:of-1",
-            f"{redis_prefix}offer:of-2",
-            f"{redis_prefix}ledger:{person_key('c-1', secret)}",
-            f"{redis_prefix}ledger:{person_key('anon:dev-9', secret)}",
-            f"{redis_prefix}summary:{person_key('c-1', secret)}",
+            f"{redis_prefix}offer:{{{customer}}}:of-1",
+            f"{redis_prefix}offer:{{{device}}}:of-2",
+            f"{redis_prefix}ledger:{{{customer}}}",
+            f"{redis_prefix}ledger:{{{device}}}",
+            f"{redis_prefix}summary:{customer}",
         ]
     )
     assert not any("c-1" in n or "dev-9" in n for n in names)
     RedisMirror(redis_client, layout).write([MirrorUpdate("c-1", erase=True)])
     assert _names(redis_client, redis_prefix) == sorted(
-        [f"{redis_prefix}offer:of-2", f"{redis_prefix}ledger:{person_key('anon:dev-9', secret)}"]
+        [f"{redis_prefix}offer:{{{device}}}:of-2", f"{redis_prefix}ledger:{{{device}}}"]
     )
+
+
+def test_an_erasure_of_a_customer_whose_id_has_braces_deletes_their_entries(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    """On a cluster the entries must share the index's slot whatever the id holds."""
+    ledger = OfferLedger(redis_client, redis_prefix, ttl_s=60)
+    customer = "}c{1}x"
+    ledger.settle([_offer(1, customer_id=customer), _offer(2, customer_id=customer)])
+    assert redis_client.zcard(ledger.index_key(customer)) == 2
+    RedisMirror(redis_client, MirrorLayout(prefix=redis_prefix)).write(
+        [MirrorUpdate(customer, erase=True)]
+    )
+    assert _names(redis_client, redis_prefix) == []

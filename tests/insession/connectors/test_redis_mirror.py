@@ -11,10 +11,18 @@ import redis
 from insession.schemas.codec import decode, encode
 from insession.schemas.events import Offer
 
-from insession.connectors.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror, flow_client
+from insession.connectors.redis_client import flow_client
+from insession.connectors.redis_mirror import MirrorLayout, MirrorUpdate, RedisMirror
+from tests.conftest import RedisUnderTest
 from tests.samples import sample_contracts
 
 pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_client(any_redis: RedisUnderTest) -> redis.Redis:
+    """Every test here runs against the Redis server and against the Redis Cluster."""
+    return any_redis.client
 
 
 def _offer(n: int) -> Offer:
@@ -65,14 +73,17 @@ def test_a_summary_after_an_erasure_in_the_same_batch_is_kept(
 
 
 def test_updates_wait_while_redis_is_down_and_converge_when_it_answers(
-    redis_client: redis.Redis, redis_prefix: str
+    redis_client: redis.Redis, redis_prefix: str, any_redis: RedisUnderTest
 ) -> None:
+    """A cluster that no node of answers is down the same way (its client, made lazily,
+    raises a connection error where a server's does)."""
     layout = MirrorLayout(prefix=redis_prefix, max_offers=2)
     with socket.socket() as probe:  # a port nobody listens on: connections are refused
         probe.bind(("127.0.0.1", 0))
         dead_port = probe.getsockname()[1]
     now = [0.0]
-    down = flow_client(f"redis://127.0.0.1:{dead_port}/0")
+    scheme = "redis+cluster" if any_redis.kind == "cluster" else "redis"
+    down = flow_client(f"{scheme}://127.0.0.1:{dead_port}")
     mirror = RedisMirror(down, layout, retry_after_s=1.0, clock=lambda: now[0])
     mirror.write(
         [

@@ -42,10 +42,10 @@ def test_redis_lifecycle_on_a_spare_port(tmp_path: Path) -> None:
 @pytest.mark.kafka
 @pytest.mark.redis
 def test_running_services_are_reused_and_never_stopped_by_others(
-    kafka_settings: Settings, redis_client, tmp_path: Path
+    kafka_settings: Settings, redis_client, redis_cluster, tmp_path: Path
 ) -> None:
     stranger = dataclasses.replace(kafka_settings, services_dir=tmp_path)
-    assert services.up(stranger) == {"redis": 0.0, "kafka": 0.0}
+    assert services.up(stranger) == {"redis": 0.0, "redis-cluster": 0.0, "kafka": 0.0}
     assert services.down(stranger) == []
     assert all(state.answering for state in services.status(stranger))
     assert not any(state.started_here for state in services.status(stranger))
