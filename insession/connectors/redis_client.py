@@ -20,6 +20,8 @@ from redis.cluster import RedisCluster
 from redis.exceptions import ClusterDownError, RedisClusterException, TryAgainError
 from redis.retry import Retry
 
+from insession.ops.health import redacted_url
+
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 
 REDIS_ERRORS: tuple[type[Exception], ...] = (redis.RedisError, RedisClusterException)
@@ -39,16 +41,6 @@ down, a slot moving. A batch with one of them is kept and sent again, not droppe
 def is_cluster_url(url: str) -> bool:
     """Whether `url` names a Redis Cluster (`redis+cluster://`, `rediss+cluster://`)."""
     return urlsplit(url).scheme in CLUSTER_SCHEMES
-
-
-def shown_url(url: str) -> str:
-    """`url` without its password, for messages."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 class LazyCluster:
@@ -72,7 +64,7 @@ class LazyCluster:
                 self._client = RedisCluster.from_url(self.url, **self.options)
             except REDIS_ERRORS as error:
                 raise redis.ConnectionError(
-                    f"Redis Cluster at {shown_url(self.url)} unreachable: {error}"
+                    f"Redis Cluster at {redacted_url(self.url)} unreachable: {error}"
                 ) from error
         return self._client
 

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import redis
 
 from insession.connectors.kafka_admin import broker_ready, port_open, split_address, wait_for_broker
+from insession.connectors.redis_client import REDIS_ERRORS, connect
 from insession.settings import Settings
 
 LOG4J2_CONFIG = """\
@@ -253,11 +254,14 @@ def _redis_address(settings: Settings) -> tuple[str, int]:
 
 
 def redis_ready(settings: Settings) -> bool:
-    """True when Redis answers PING at the configured URL."""
+    """True when Redis (a server or a cluster) answers PING at the configured URL."""
+    client = connect(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
     try:
-        return bool(redis.Redis.from_url(settings.redis_url, socket_timeout=1).ping())
-    except redis.RedisError:
+        return bool(client.ping())
+    except REDIS_ERRORS:
         return False
+    finally:
+        client.close()
 
 
 def _redis_server_binary() -> str:
