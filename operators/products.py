@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -114,6 +115,12 @@ class Product:
         return not self.withdrawn and self.in_stock is not False
 
 
+def _attributes(stated: dict[str, str]) -> dict[str, str]:
+    """A product's own copy of its attributes, the names interned: every product of a
+    catalogue names the same few (colour, size), and one copy of each name serves them all."""
+    return {sys.intern(name): value for name, value in stated.items()}
+
+
 class ProductStore:
     """The products of the feed and the events, at most `capacity`, least recently seen out
     first.
@@ -163,7 +170,7 @@ class ProductStore:
                 value = getattr(update, name)
                 if value is None or at < stated.get(name, at):
                     continue
-                setattr(product, name, dict(value) if name == "attributes" else value)
+                setattr(product, name, _attributes(value) if name == "attributes" else value)
                 stated[name] = at
                 product.implied.pop(name, None)
             self._average(product)
