@@ -203,7 +203,7 @@ def build_flow(
     people = op.merge("people", stitch_out.trues, customer_only)
 
     by_person = op.key_on("by_person", people, person_key)
-    windows = Timer(next_window_end, partial(close_windows, engine), event_time)
+    windows = Timer(partial(next_window_end, engine), partial(close_windows, engine), event_time)
     # Each person's shelf is computed once per release of their events, after the last
     # product event: what the mirror writes of them (their latest) is the same, for less.
     decided = ordered_stateful(
@@ -212,7 +212,7 @@ def build_flow(
         partial(apply_routed, engine, shelve=False),
         sort_key,
         strict=live is None,
-        timer=windows if engine.model.learns else None,
+        timer=windows if engine.model.learns or engine.evicts else None,
         watermarked=at_people,
         finish=partial(shelve, engine),
     )

@@ -50,6 +50,11 @@ def recs_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix}recs:{person_key(person, secret)}"
 
 
+def dormant_key(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
+    """Redis key of the person's dormant record (JSON), while they are out of memory."""
+    return f"{prefix}dormant:{person_key(person, secret)}"
+
+
 def slot_tag(person: str, secret: str) -> str:
     """The Redis Cluster hash tag of a person's offer ledger: `{<person key>}`, so that the
     index and its entries share a slot (an erasure deletes them in one script). A person key

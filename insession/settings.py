@@ -44,6 +44,9 @@ class Settings:
     data_dir: Path = Path("../shared/data")
     catalogue_file: str = ""
     session_gap_s: int = 1800
+    idle_eviction_s: int = 3 * 24 * 3600
+    """People idle this long (event time) leave the flow's memory for Redis (live runs;
+    `operators.dormant`); 0 keeps everyone."""
     input_batch: int = 1000
     workers: int = 1
     epoch_ms: int = 200

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 
 from insession.models.items import Observation, Recommendation
 from insession.operators.decide import Decision
+from insession.operators.dormant import (
+    dormant_record,
+    evictable,
+    eviction_due,
+    last_event_at,
+    revived,
+)
 from insession.operators.feedback_join import LearningExample
 from insession.operators.personalise import Personaliser
 from insession.operators.routing import Routed
@@ -16,6 +23,8 @@ from insession.schemas.events import ErasureRequest, Offer, OfferWithdrawal
 
 REWARD_WINDOW = "reward_window"
 """`event_type` of an outcome made by a reward window ending, not by an event."""
+EVICTED = "evicted"
+"""`event_type` of an outcome made by a person leaving memory, idle (`operators.dormant`)."""
 DUPLICATE = "duplicate"
 """`decision_reason` of an event dropped as a redelivery of one the person already sent."""
 
@@ -45,6 +54,8 @@ class Outcome:
     """What the event taught the item knowledge (for processes that share it)."""
     shelf: tuple[Recommendation, ...] | None = None
     """The person's "for you" shelf when the event changed it (None: unchanged)."""
+    evicted: bool = False
+    """The person left memory, idle; their record waits in the dormant store."""
 
 
 def apply_routed(
@@ -61,7 +72,11 @@ def apply_routed(
     `shelve` to compute once after a batch of the person's events.
     """
     event = item.event
+    if state is None and engine.dormant is not None:
+        state = revived(engine.dormant, item.person)
     if isinstance(event, ErasureRequest):
+        if engine.dormant is not None:
+            engine.dormant.delete(item.person)
         forgot = engine.forget_items(state) if state is not None else ()
         return None, [
             Outcome(item.person, event.type, event.event_time, erased=True, observations=forgot)
@@ -72,6 +87,8 @@ def apply_routed(
         # knowledge: its history is learned again as the customer's (replayed events).
         closed = engine.close_expired(state, None) if state is not None else []
         forgot = engine.forget_items(state, erasure=False) if state is not None else ()
+        if engine.dormant is not None:
+            engine.dormant.delete(item.person)
         return None, [
             Outcome(
                 item.person,
@@ -140,16 +157,32 @@ def shelve(
 
 def close_windows(
     engine: Personaliser, state: CustomerState, now_ms: int | None
-) -> tuple[CustomerState, list[Outcome]]:
+) -> tuple[CustomerState | None, list[Outcome]]:
     """The step's timer: decisions whose reward window ended without an answer get the
-    default outcome (`now_ms` None: the input ended, so every pending decision closes)."""
+    default outcome (`now_ms` None: the input ended, so every pending decision closes); then
+    a person idle past the window leaves memory for the dormant store (None as the state),
+    unless the store cannot keep them now."""
     examples = engine.close_expired(state, now_ms)
-    if not examples:
-        return state, []
-    when = now_ms if now_ms is not None else max(e.closed_at for e in examples)
-    return state, [Outcome(state.person, REWARD_WINDOW, when, examples=tuple(examples))]
+    out = []
+    if examples:
+        when = now_ms if now_ms is not None else max(e.closed_at for e in examples)
+        out.append(Outcome(state.person, REWARD_WINDOW, when, examples=tuple(examples)))
+    idle_ms = engine.config.idle_eviction_ms
+    if now_ms is None or not engine.evicts or not evictable(state, now_ms, idle_ms):
+        return state, out
+    assert engine.dormant is not None
+    last = last_event_at(state)
+    assert last is not None
+    if not engine.dormant.save(state.person, dormant_record(state, last)):
+        return state, out
+    out.append(Outcome(state.person, EVICTED, now_ms, evicted=True))
+    return None, out
 
 
-def next_window_end(state: CustomerState) -> int | None:
-    """When `close_windows` next has work for this person (epoch ms), if ever."""
-    return state.pending.next_expiry() if state.pending is not None else None
+def next_window_end(engine: Personaliser, state: CustomerState) -> int | None:
+    """When `close_windows` next has work for this person (epoch ms), if ever: a reward
+    window's end, or the person's leaving memory."""
+    due = [state.pending.next_expiry()] if state.pending is not None else []
+    if engine.evicts:
+        due.append(eviction_due(state, engine.config.idle_eviction_ms))
+    return min((d for d in due if d is not None), default=None)

@@ -16,6 +16,7 @@ from insession.models.items import Observation, Recommendation
 from insession.models.policy import Policy
 from insession.operators.control_group import ControlGroup
 from insession.operators.decide import Decision, choose_offer
+from insession.operators.dormant import DormantStore
 from insession.operators.features import session_features
 from insession.operators.feedback_join import (
     FeedbackJoin,
@@ -66,6 +67,16 @@ class EngineConfig:
     """Treat people who never said yes or no to personalisation as consenting: only for
     replaying public data sets whose terms allow it (their shoppers sent no consent events;
     `insession replay --datasets --datasets-consent`). An explicit no still wins."""
+    idle_eviction_ms: int = 0
+    """People idle this long (event time) leave memory for the dormant store
+    (`operators.dormant`); 0 keeps everyone."""
+
+    def __post_init__(self) -> None:
+        if 0 < self.idle_eviction_ms <= self.session.gap_ms:
+            raise ValueError(
+                f"idle eviction after {self.idle_eviction_ms} ms would drop sessions that have "
+                f"not ended: it must be longer than the session gap ({self.session.gap_ms} ms)"
+            )
 
 
 class Handled(NamedTuple):
@@ -90,6 +101,8 @@ class Personaliser:
     """What the process knows of products, from the catalogue feed and shoppers' events."""
     recommender: Recommender | None = None
     """The item knowledge and the lists it answers; None builds one over `products`."""
+    dormant: DormantStore | None = None
+    """Where idle people's records wait (`operators.dormant`); None keeps everyone in memory."""
     reward: RewardPolicy = field(init=False)
     personal: frozenset[str] = field(init=False)
     """Action ids of the offers that need consent."""
@@ -113,6 +126,11 @@ class Personaliser:
     def model(self) -> ModelHub:
         assert self.hub is not None
         return self.hub
+
+    @property
+    def evicts(self) -> bool:
+        """Whether idle people leave memory (an idle window and a store to keep them in)."""
+        return self.dormant is not None and self.config.idle_eviction_ms > 0
 
     @property
     def recs(self) -> Recommender:

@@ -5,13 +5,15 @@ Key layout (all under a configurable prefix, default `insession:`):
 * `{prefix}summary:{person}`: JSON customer summary (`operators.summary`), TTL `summary_ttl_s`.
 * `{prefix}offers:{person}`: list of the latest offers as JSON, newest first, at most
   `max_offers` kept, TTL the offer lifetime; a withdrawn offer is taken out of it.
+* `{prefix}dormant:{person}`: an idle person's record while they are out of memory, written
+  and read by `insession.connectors.dormant_store`; deleted here too at an erasure.
 * `{prefix}recs:{person}`: the "for you" shelf as JSON, `{"items": [{"item", "score",
   "strategy", "seed"}, ...], "updated_at": ms}`, best first, written after each product view,
   cart change and purchase; TTL `summary_ttl_s`.
 
 `person` is the customer id, or `anon:{anonymous_id}` for a shopper not yet identified;
 with a key secret, key names hold `insession.keys.person_key(person, secret)` instead. An
-erasure deletes all three keys, and the person's offer-ledger entries with their index
+erasure deletes all four keys, and the person's offer-ledger entries with their index
 (`{prefix}ledger:{{person}}`, `insession.offer_ledger`). While Redis is unreachable, updates
 wait in a coalesced backlog (`RedisMirror`) and are written when it answers again.
 """
@@ -76,6 +78,9 @@ class MirrorLayout:
 
     def ledger_key(self, person: str) -> str:
         return keys.ledger_key(person, self.key_secret, self.prefix)
+
+    def dormant_key(self, person: str) -> str:
+        return keys.dormant_key(person, self.key_secret, self.prefix)
 
 
 @dataclass(slots=True)
@@ -293,7 +298,7 @@ class RedisMirror:
         recs_key = layout.recs_key(person)
         if pending.erase:
             # One key per command: a cluster refuses a DEL of keys in different slots.
-            for key in (summary_key, offers_key, recs_key):
+            for key in (summary_key, offers_key, recs_key, layout.dormant_key(person)):
                 pipe.delete(key)
             # A customer's erasure takes their ledger entries too. A device forgotten at its
             # link keeps its entries: they name no customer, and guard a resume's resends.

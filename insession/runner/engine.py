@@ -10,6 +10,7 @@ from functools import partial
 from importlib import resources
 from pathlib import Path
 
+from insession.connectors.dormant_store import RedisDormantStore
 from insession.connectors.item_log import ItemLog
 from insession.connectors.model_store import (
     RedisModelStore,
@@ -48,14 +49,20 @@ def tune_garbage_collector() -> None:
 
 
 def load_engine(
-    settings: Settings, *, redis_model: bool = False, model_namespace: str = LIVE_MODEL
+    settings: Settings,
+    *,
+    redis_model: bool = False,
+    model_namespace: str = LIVE_MODEL,
+    dormant: bool = False,
 ) -> Personaliser:
     """The decision engine the settings describe: catalogue, policy, session gap.
 
     The model is restored from `settings.model_snapshot` when that file exists, and with
     `redis_model` it is shared through Redis with the other processes of the same model
     namespace (live runs share `live`; each replay has one of its own): what they published
-    is loaded at once, and newer arms every `model_sync_s` from then on.
+    is loaded at once, and newer arms every `model_sync_s` from then on. With `dormant`
+    (live runs mirroring to Redis), people idle for `idle_eviction_s` leave memory for Redis
+    (`connectors.dormant_store`) and come back from it.
     """
     catalogue = default_catalogue(settings)
     policy = build_policy(
@@ -83,8 +90,16 @@ def load_engine(
             time_budget_us=settings.decision_budget_us or None,
             recs=RecsConfig(enabled=settings.recommendations),
             assume_consent=settings.assume_consent,
+            idle_eviction_ms=settings.idle_eviction_s * 1000,
         ),
         hub=hub,
+        dormant=RedisDormantStore(
+            flow_client(settings.redis_url),
+            settings.redis_prefix,
+            key_secret=settings.key_secret,
+        )
+        if dormant
+        else None,
     )
 
 

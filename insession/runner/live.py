@@ -89,7 +89,7 @@ def kafka_flow(
     from the flow's streams, its Kafka source and its Redis mirror. `scrubber` (with recovery)
     is told of each erasure, to scrub the customer from the snapshots.
     """
-    engine = load_engine(settings, redis_model=mirror)
+    engine = load_engine(settings, redis_model=mirror, dormant=mirror)
     tap = (
         MetricsTap(metrics, engine.model, engine.config.session.gap_ms)
         if metrics is not None

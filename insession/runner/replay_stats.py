@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 
-from insession.operators.customer_step import REWARD_WINDOW, Outcome
+from insession.operators.customer_step import EVICTED, REWARD_WINDOW, Outcome
 from insession.operators.learning import group_of
 from insession.schemas.events import Offer
 
@@ -112,11 +112,11 @@ class ReplayStats:
             for outcome in outcomes:
                 for example in outcome.examples:
                     self.learning[f"{group_of(example.model_version)}: {example.outcome}"] += 1
-                if outcome.erased:
+                if outcome.erased or outcome.evicted:
                     self.alive.discard(outcome.person)
                 elif outcome.state is not None:
                     self.alive.add(outcome.person)
-                if outcome.event_type == REWARD_WINDOW:
+                if outcome.event_type in (REWARD_WINDOW, EVICTED):
                     continue  # a timer, not an event
                 if outcome.erased and outcome.event_type != "erasure_request":
                     self.devices_stitched += 1  # a device's state handed to its customer

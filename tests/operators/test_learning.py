@@ -107,7 +107,7 @@ def test_the_customer_step_joins_feedback_and_closes_unanswered_decisions() -> N
     offer = outcomes[0].offer
     assert offer is not None and 0 < offer.probability <= 1 and offer.model_version
     assert outcomes[0].candidates and offer.action_id in outcomes[0].candidates
-    assert next_window_end(state) == offer.decided_at + engine.reward.window_ms(offer.kind)
+    assert next_window_end(engine, state) == offer.decided_at + engine.reward.window_ms(offer.kind)
 
     accepted = OfferFeedback(
         event_id="f1",
@@ -133,7 +133,7 @@ def test_the_customer_step_joins_feedback_and_closes_unanswered_decisions() -> N
         0.0,
         "expired",
     )
-    assert next_window_end(state) is None
+    assert next_window_end(engine, state) is None
 
 
 def test_a_policy_that_does_not_learn_remembers_nothing() -> None:

@@ -1,0 +1,155 @@
+"""Idle people leave the flow's memory; what outlives their session waits for them elsewhere.
+
+A person idle longer than the idle window (days, in event time), whose session has ended, who
+has no decision waiting for its outcome and no personalised offer that may still be showing,
+is *dormant*: the customer step drops their state and keeps this record of it instead, in a
+`DormantStore` (Redis for live flows, `connectors.dormant_store`). When they come back, their
+first event brings the record back as their state (`revive`), and the engine goes on as if they
+had never left: the record holds everything a new session reads of the old ones.
+
+Kept: who they are (ids, consent and when it was given), sentiment, orders, spend, what they
+own and the categories they bought, their session count (offer ids hash the session number),
+the key the item knowledge knows their sessions by (an erasure forgets those sessions by it),
+and their last shelf. Dropped: the ended session (a new event starts a new one anyway), the
+event ids kept to drop redeliveries (no producer redelivers after days), and the join of
+decisions (it is empty).
+
+>>> state = CustomerState(person="c-1", customer_id="c-1", orders=2, sessions=3)
+>>> back = revive(dormant_record(state, last_event_at=1_000))
+>>> (back.person, back.orders, back.sessions, back.session)
+('c-1', 2, 3, None)
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import deque
+from typing import Any, Protocol
+
+import orjson
+from insession.models.items import Recommendation
+from insession.operators.session import OWNED_PRODUCTS, CustomerState
+
+RECORD_VERSION = 1
+
+
+class DormantStore(Protocol):
+    """Where dormant people's records wait: `save` returns False when the record could not be
+    kept (the person then stays in memory), `load` None when there is none (or the store cannot
+    say now)."""
+
+    def save(self, person: str, record: bytes) -> bool: ...
+
+    def load(self, person: str) -> bytes | None: ...
+
+    def delete(self, person: str) -> bool: ...
+
+
+class MemoryDormantStore:
+    """Records in a dict: for tests and flows without Redis (bounded by nothing but small)."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, bytes] = {}
+
+    def save(self, person: str, record: bytes) -> bool:
+        self.records[person] = record
+        return True
+
+    def load(self, person: str) -> bytes | None:
+        return self.records.get(person)
+
+    def delete(self, person: str) -> bool:
+        self.records.pop(person, None)
+        return True
+
+
+def last_event_at(state: CustomerState) -> int | None:
+    """When the person was last seen (event time), if they have had a session."""
+    return state.session.last_event_at if state.session is not None else None
+
+
+def eviction_due(state: CustomerState, idle_ms: int) -> int | None:
+    """When the person becomes idle enough to leave memory (event time), if they can."""
+    last = last_event_at(state)
+    return None if last is None else last + idle_ms + 1
+
+
+def evictable(state: CustomerState, now_ms: int, idle_ms: int) -> bool:
+    """Idle past the window, nothing waiting for an outcome, no personalised offer live."""
+    due = eviction_due(state, idle_ms)
+    return (
+        due is not None
+        and now_ms >= due
+        and (state.pending is None or not state.pending.pending)
+        and all(offer.expires_at <= now_ms for offer in state.live_offers)
+        and not state.shelf_due
+    )
+
+
+def dormant_record(state: CustomerState, last_event_at: int) -> bytes:
+    """What outlives the person's sessions, as the bytes a store keeps (JSON)."""
+    return orjson.dumps(
+        {
+            "v": RECORD_VERSION,
+            "person": state.person,
+            "customer_id": state.customer_id,
+            "anonymous_id": state.anonymous_id,
+            "consent": state.consent,
+            "consent_at": state.consent_at,
+            "sentiment": state.sentiment,
+            "sentiment_at": state.sentiment_at,
+            "orders": state.orders,
+            "lifetime_value": state.lifetime_value,
+            "owned": list(state.owned),
+            "purchased_categories": state.purchased_categories,
+            "last_purchase_at": state.last_purchase_at,
+            "sessions": state.sessions,
+            "item_key": state.item_key,
+            "shelf": state.shelf,
+            "shelf_top": [list(r) for r in state.shelf_top],
+            "shelf_seed": state.shelf_seed,
+            "last_event_at": last_event_at,
+        }
+    )
+
+
+def revived(store: DormantStore, person: str) -> CustomerState | None:
+    """The person's state from their dormant record, if the store has one. An unreadable
+    record is not theirs to trust: the person starts anew (and it is logged)."""
+    record = store.load(person)
+    if record is None:
+        return None
+    try:
+        return revive(record)
+    except ValueError as bad:
+        print(f"insession: dormant record of a person ignored ({bad})", file=sys.stderr)
+        return None
+
+
+def revive(record: bytes) -> CustomerState:
+    """The state a dormant record stands for (raises ValueError on a record it cannot read)."""
+    try:
+        fields: dict[str, Any] = orjson.loads(record)
+        if fields.get("v") != RECORD_VERSION:
+            raise ValueError(f"dormant record version {fields.get('v')!r} is not {RECORD_VERSION}")
+        return CustomerState(
+            person=fields["person"],
+            customer_id=fields["customer_id"],
+            anonymous_id=fields["anonymous_id"],
+            consent=fields["consent"],
+            consent_at=fields["consent_at"],
+            sentiment=fields["sentiment"],
+            sentiment_at=fields["sentiment_at"],
+            orders=fields["orders"],
+            lifetime_value=fields["lifetime_value"],
+            owned=deque(fields["owned"], maxlen=OWNED_PRODUCTS),
+            purchased_categories=dict(fields["purchased_categories"]),
+            last_purchase_at=fields["last_purchase_at"],
+            sessions=fields["sessions"],
+            item_key=fields["item_key"],
+            shelf=tuple(fields["shelf"]),
+            shelf_top=tuple(Recommendation(*r) for r in fields["shelf_top"]),
+            shelf_seed=fields["shelf_seed"],
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError) as bad:
+        raise ValueError(f"unreadable dormant record: {bad}") from None
