@@ -236,9 +236,9 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         if self.timer is not None and self.state is not None:
             due = self.timer.due(self.state)
             if due is not None:
-                # As if the watermark ran at wall speed from here: exact when caught up, never
-                # early on a backlog (a timer looked at too soon just asks again).
-                ahead.append(due - (watermark if watermark is not None else wall_ms))
+                # At the watermark's pace: exact when caught up; while a backlog is read (or
+                # after a restart) soon enough, not days late (too soon just asks again).
+                ahead.append(marks.clock.wall_wait_ms(due))
         if not ahead:
             return None
         return datetime.now(UTC) + timedelta(milliseconds=max(1, min(ahead)))

@@ -36,6 +36,10 @@ CACHE_S = 0.002
 for it on every batch. A partition catching up, falling behind or ending recomputes it."""
 
 
+PACE_WINDOW_MS = 2_000
+"""The watermark's pace (event time per wall time) is measured over this much wall time."""
+
+
 @dataclass(slots=True)
 class _PartitionClock:
     latest_ms: int | None = None
@@ -70,6 +74,8 @@ class EventClock:
         self._cached: tuple[float, int | None] = (-1.0, None)
         self._started_ms = self._moved_at_ms = self.wall_ms()
         self._latest_seen: int | None = None
+        self._pace = 1.0
+        self._pace_since: tuple[int, int] | None = None
 
     def wall_ms(self) -> int:
         return int(self._wall() * 1000)
@@ -124,7 +130,31 @@ class EventClock:
             return cached
         value = self._compute()
         self._cached = (now, value)
+        if value is not None:
+            self._track_pace(self.wall_ms(), value)
         return value
+
+    def _track_pace(self, wall_ms: int, mark: int) -> None:
+        if self._pace_since is None:
+            self._pace_since = (wall_ms, mark)
+            return
+        since_wall, since_mark = self._pace_since
+        if wall_ms - since_wall >= PACE_WINDOW_MS:
+            self._pace = max(1.0, (mark - since_mark) / (wall_ms - since_wall))
+            self._pace_since = (wall_ms, mark)
+
+    def pace(self) -> float:
+        """Event milliseconds the watermark has lately moved per wall-clock millisecond: 1 when
+        caught up, far more while a backlog is read (never below 1)."""
+        return self._pace
+
+    def wall_wait_ms(self, event_ms: int) -> float:
+        """About how long (wall ms) until the watermark reaches `event_ms`, at its pace: so a
+        timer looked at again then is neither days late while a backlog is read (the watermark
+        runs ahead of the wall clock), nor early when caught up. A guess that comes early only
+        costs another look."""
+        mark = self.watermark()
+        return max(0, event_ms - (mark if mark is not None else self.wall_ms())) / self._pace
 
     def _compute(self) -> int | None:
         wall_ms = self.wall_ms()

@@ -61,3 +61,27 @@ def test_an_unknown_position_holds_time() -> None:
     clock.position(("clicks", 0), caught_up=None)  # no fetch has answered yet
     assert clock.watermark() is None
     assert not clock.all_ended()
+
+
+def test_timers_wait_at_the_watermark_s_pace() -> None:
+    """Reading a backlog the watermark runs a hundred times the wall clock: a timer due in 100
+    s of event time is looked at again in about a second, not in 100 s."""
+    wall = _Wall(10_000.0)  # the watermark never passes the wall clock
+    clock = EventClock(wall=wall)
+    clock.register(("cart", 0))
+    clock.saw(("cart", 0), 1_000_000)
+    clock.position(("cart", 0), caught_up=False)
+    assert clock.watermark() == 1_000_000 and clock.pace() == 1.0
+    assert clock.wall_wait_ms(1_100_000) == 100_000, "no pace measured yet: wall speed"
+    wall.now_s += 2.0
+    clock.saw(("cart", 0), 1_200_000)
+    time.sleep(CACHE_S * 2)
+    assert clock.watermark() == 1_200_000
+    assert clock.pace() == 100.0
+    assert clock.wall_wait_ms(1_300_000) == 1_000
+    assert clock.wall_wait_ms(1_000_000) == 0, "already passed"
+    wall.now_s += 2.0  # caught up: the pace falls back to the wall's
+    time.sleep(CACHE_S * 2)
+    clock.saw(("cart", 0), 1_202_000)
+    clock.watermark()
+    assert clock.pace() == 1.0
