@@ -164,11 +164,17 @@ def _to_bool(name: str, value: Any) -> bool:
     raise ValueError(f"setting {name}: {value!r} is not a boolean (true or false)")
 
 
+ZERO_MEANS_OFF = frozenset({"idle_eviction_s"})
+"""Whole-number settings for which 0 turns the feature off; the others must be positive."""
+
+
 def _to_int(name: str, value: Any) -> int:
     try:
         number = int(value)
     except (TypeError, ValueError):
         raise ValueError(f"setting {name}: {value!r} is not a whole number") from None
+    if number == 0 and name in ZERO_MEANS_OFF:
+        return 0
     if number <= 0:
         raise ValueError(f"setting {name}: must be positive, got {number}")
     return number

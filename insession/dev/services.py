@@ -283,6 +283,28 @@ def _redis_server_binary() -> str:
     raise ServiceError("redis-server is not on PATH: install it (apt-get install redis-server)")
 
 
+def _redis_argv(binary: str, host: str, port: int, home: Path, *extra: str) -> list[str]:
+    """A redis-server on loopback that keeps nothing on disk, in the foreground."""
+    return [
+        binary,
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(home),
+        *extra,
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+        "--protected-mode",
+        "yes",
+    ]
+
+
 def start_redis(settings: Settings, timeout: float = 30.0) -> float:
     """Start redis-server on loopback unless Redis answers already; return seconds to ready."""
     started = time.monotonic()
@@ -296,23 +318,7 @@ def start_redis(settings: Settings, timeout: float = 30.0) -> float:
     _spawn(
         settings,
         "redis",
-        [
-            _redis_server_binary(),
-            "--bind",
-            host,
-            "--port",
-            str(port),
-            "--dir",
-            str(home),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--daemonize",
-            "no",
-            "--protected-mode",
-            "yes",
-        ],
+        _redis_argv(_redis_server_binary(), host, port, home),
     )
     while not redis_ready(settings):
         if time.monotonic() - started > timeout:
@@ -372,27 +378,16 @@ def start_redis_cluster(settings: Settings, timeout: float = 30.0) -> float:
         _spawn(
             settings,
             f"redis-cluster-{port}",
-            [
+            _redis_argv(
                 binary,
-                "--bind",
                 CLUSTER_HOST,
-                "--port",
-                str(port),
-                "--dir",
-                str(home),
+                port,
+                home,
                 "--cluster-enabled",
                 "yes",
                 "--cluster-config-file",
                 "nodes.conf",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--daemonize",
-                "no",
-                "--protected-mode",
-                "yes",
-            ],
+            ),
         )
     _wait(lambda: all(_node_answers(p) for p in CLUSTER_PORTS), started, timeout, "cluster nodes")
     share = SLOTS // len(CLUSTER_PORTS)

@@ -6,7 +6,6 @@ saying what failed and why, so it serves both people and container health checks
 
 from __future__ import annotations
 
-import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from typing import Any
 import orjson
 
 from insession.settings import Settings
+from insession.urls import redacted_url
 
 WILDCARD_HOSTS = ("", "0.0.0.0", "::", "[::]")
 
@@ -93,21 +93,6 @@ def probe_readiness(base_url: str, timeout: float = 3.0) -> Probe:
         return Probe("readyz", True, ", ".join(f"{name} ok" for name in checks) or "ready")
     named = "; ".join(f"{name} {state}" for name, state in failing.items())
     return Probe("readyz", False, f"HTTP {status}, not ready: {named or 'no reason given'}")
-
-
-_USERINFO_PASSWORD = re.compile(r"^([a-z][a-z0-9+.-]*://[^/?#:@]*):[^/?#]*@", re.IGNORECASE)
-
-_QUERY_SECRET = re.compile(r"([?&](?:password|passwd|pass|secret|token)=)[^&#]*", re.IGNORECASE)
-
-
-def redacted_url(url: str) -> str:
-    """`url` fit to print: a password in it, or in its query, becomes `***` (health output
-    lands in container logs and CI output).
-
-    >>> redacted_url("redis://app:s3cret@cache:6379/0?password=s3cret&db=1")
-    'redis://app:***@cache:6379/0?password=***&db=1'
-    """
-    return _QUERY_SECRET.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", url))
 
 
 def probe_services(settings: Settings) -> list[Probe]:

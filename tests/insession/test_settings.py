@@ -49,6 +49,7 @@ def test_numbers_with_fractions_are_read_as_floats() -> None:
     [
         ({"INSESSION_PARTITIONS": "many"}, "partitions: 'many' is not a whole number"),
         ({"INSESSION_PARTITIONS": "0"}, "partitions: must be positive"),
+        ({"INSESSION_IDLE_EVICTION_S": "-1"}, "idle_eviction_s: must be positive"),
         ({"INSESSION_CONTROL_SHARE": "two percent"}, "control_share: 'two percent' is not a num"),
         ({"INSESSION_KAFKA_SERVERS": "x"}, "unknown setting(s): kafka_servers"),
         ({"INSESSION_TOPIC_CLIKSTREAM": "x"}, "unknown stream(s) clikstream"),
@@ -58,3 +59,8 @@ def test_numbers_with_fractions_are_read_as_floats() -> None:
 def test_bad_settings_say_which_and_why(env: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=re.escape(message)):
         Settings.load(env=env, config_file=Path("/nonexistent.toml"))
+
+
+def test_zero_turns_idle_eviction_off() -> None:
+    settings = Settings.load(env={"INSESSION_IDLE_EVICTION_S": "0"}, config_file=Path("/x.toml"))
+    assert settings.idle_eviction_s == 0

@@ -25,6 +25,7 @@ from insession.schemas.events import Event, Offer
 
 from insession.evaluation.closed_loop import _Loop
 from insession.simulator import DAY_MS, SimulationConfig, simulate
+from tests.samples import sample_contracts
 
 CATALOGUE = Path(__file__).resolve().parents[2] / "insession" / "catalogue.toml"
 IDLE_MS = 2 * DAY_MS
@@ -140,19 +141,5 @@ def test_a_record_that_cannot_be_read_is_refused() -> None:
 
 
 def _offer(state: CustomerState) -> Offer:
-    return Offer(
-        event_id="o",
-        event_time=1,
-        channel="web",
-        customer_id=state.customer_id,
-        anonymous_id=None if state.customer_id else "d",
-        offer_id="of-x",
-        action_id="ten-off",
-        kind="discount",
-        score=1.0,
-        probability=1.0,
-        reason_codes=("r",),
-        model_version="m",
-        decided_at=1,
-        expires_at=2,
-    )
+    template = next(c for c in sample_contracts() if isinstance(c, Offer))
+    return dataclasses.replace(template, customer_id=state.customer_id or "c", offer_id="of-x")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from insession.ops.health import redacted_url
+from insession.urls import redacted_url
 
 SECRET = "s3cret-Pw"
 
