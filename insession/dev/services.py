@@ -23,6 +23,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from insession.connectors.kafka_admin import broker_ready, port_open, split_address, wait_for_broker
 from insession.connectors.redis_client import REDIS_ERRORS, connect
@@ -255,7 +257,7 @@ def _redis_address(settings: Settings) -> tuple[str, int]:
 
 def redis_ready(settings: Settings) -> bool:
     """True when Redis (a server or a cluster) answers PING at the configured URL."""
-    client = connect(settings.redis_url, socket_timeout=1, socket_connect_timeout=1)
+    client = connect(settings.redis_url, fail_fast=True, socket_timeout=1)
     try:
         return bool(client.ping())
     except REDIS_ERRORS:
@@ -338,7 +340,14 @@ SLOTS = 16384
 
 
 def _node(port: int) -> redis.Redis:
-    return redis.Redis(host=CLUSTER_HOST, port=port, socket_timeout=1, socket_connect_timeout=1)
+    # No retries: redis-py retries a refused connection with backoff, for seconds per node.
+    return redis.Redis(
+        host=CLUSTER_HOST,
+        port=port,
+        socket_timeout=1,
+        socket_connect_timeout=1,
+        retry=Retry(NoBackoff(), 0),
+    )
 
 
 def _node_answers(port: int) -> bool:
@@ -352,22 +361,25 @@ def _cluster_info(port: int) -> dict[str, str]:
     return _node(port).execute_command("CLUSTER INFO")  # type: ignore[no-any-return]
 
 
-def cluster_ready() -> bool:
+def cluster_ready(ports: tuple[int, ...] = CLUSTER_PORTS) -> bool:
     """True when every local cluster node says the cluster is up (all slots served)."""
     try:
-        return all(_cluster_info(port)["cluster_state"] == "ok" for port in CLUSTER_PORTS)
+        return all(_cluster_info(port)["cluster_state"] == "ok" for port in ports)
     except redis.RedisError:
         return False
 
 
-def start_redis_cluster(settings: Settings, timeout: float = 30.0) -> float:
-    """Start three redis-server masters on `CLUSTER_PORTS` and join them into a cluster (each
-    serves a third of the slots), unless that cluster answers already; seconds to ready."""
+def start_redis_cluster(
+    settings: Settings, timeout: float = 30.0, ports: tuple[int, ...] = CLUSTER_PORTS
+) -> float:
+    """Start a redis-server master on each of `ports` and join them into a cluster (each
+    serves an equal share of the slots), unless that cluster answers already; seconds to
+    ready. Each node is a service of its own to `stop`: `redis-cluster-<port>`."""
     started = time.monotonic()
-    if cluster_ready():
+    if cluster_ready(ports):
         return 0.0
     binary = _redis_server_binary()
-    for port in CLUSTER_PORTS:
+    for port in ports:
         if _node_answers(port):
             continue
         if port_open(CLUSTER_HOST, port):
@@ -389,16 +401,17 @@ def start_redis_cluster(settings: Settings, timeout: float = 30.0) -> float:
                 "nodes.conf",
             ),
         )
-    _wait(lambda: all(_node_answers(p) for p in CLUSTER_PORTS), started, timeout, "cluster nodes")
-    share = SLOTS // len(CLUSTER_PORTS)
-    for i, port in enumerate(CLUSTER_PORTS):
+    _wait(lambda: all(_node_answers(p) for p in ports), started, timeout, "cluster nodes")
+    share = SLOTS // len(ports)
+    for i, port in enumerate(ports):
         if _cluster_info(port)["cluster_slots_assigned"] == "0":
-            last = SLOTS - 1 if i == len(CLUSTER_PORTS) - 1 else (i + 1) * share - 1
+            last = SLOTS - 1 if i == len(ports) - 1 else (i + 1) * share - 1
             _node(port).execute_command("CLUSTER ADDSLOTSRANGE", i * share, last)
-    first = _node(CLUSTER_PORTS[0])
-    for port in CLUSTER_PORTS[1:]:
-        first.execute_command("CLUSTER MEET", CLUSTER_HOST, port)
-    _wait(cluster_ready, started, timeout, "the cluster")
+            # Each master its own config epoch, as `redis-cli --cluster create` gives them.
+            _node(port).execute_command("CLUSTER SET-CONFIG-EPOCH", i + 1)
+    for port in ports[1:]:
+        _node(port).execute_command("CLUSTER MEET", CLUSTER_HOST, ports[0])
+    _wait(lambda: cluster_ready(ports), started, timeout, "the cluster")
     return time.monotonic() - started
 
 
@@ -439,7 +452,9 @@ def down(settings: Settings, timeout: float = 30.0) -> list[str]:
 def stop(settings: Settings, name: str, timeout: float = 30.0) -> bool:
     """Stop one service this module started (`kafka`, `redis`, `redis-cluster-<port>`); False
     if it was not ours or not running. Fault tests use it to restart a broker mid-stream."""
-    word = _COMMAND_WORDS[name]
+    word = _COMMAND_WORDS.get(name) or ("redis-server" if name.startswith("redis-cluster-") else "")
+    if not word:
+        raise KeyError(f"no service {name!r}")
     pid = _read_pid(settings, name, word)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)

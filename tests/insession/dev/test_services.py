@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from insession.connectors.redis_client import connect
 from insession.dev import services
 from insession.settings import Settings
 
@@ -37,6 +38,29 @@ def test_redis_lifecycle_on_a_spare_port(tmp_path: Path) -> None:
     assert services.down(settings) == ["redis"]
     assert not services.redis_ready(settings)
     assert not (tmp_path / "redis.pid").exists()
+
+
+def test_a_redis_cluster_starts_on_spare_ports_serves_every_slot_and_stops(
+    tmp_path: Path,
+) -> None:
+    if services.shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed (scripts/bootstrap.sh installs it)")
+    ports = tuple(_free_port() for _ in range(3))
+    settings = Settings(services_dir=tmp_path)
+    try:
+        took = services.start_redis_cluster(settings, ports=ports)
+        assert took > 0 and services.cluster_ready(ports)
+        assert services.start_redis_cluster(settings, ports=ports) == 0.0, "reused"
+        cluster = connect(f"redis+cluster://127.0.0.1:{ports[0]}", socket_timeout=5)
+        for n in range(30):  # keys in slots all over the three masters
+            cluster.set(f"k{n}", n)
+        assert [int(cluster.get(f"k{n}")) for n in range(30)] == list(range(30))
+        masters = {node.port for node in cluster.get_primaries()}
+        assert masters == set(ports)
+        cluster.close()
+    finally:
+        stopped = [services.stop(settings, f"redis-cluster-{port}") for port in ports]
+    assert stopped == [True] * 3 and not services.cluster_ready(ports)
 
 
 @pytest.mark.kafka
