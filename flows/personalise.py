@@ -35,13 +35,7 @@ from insession.operators.customer_step import (
 )
 from insession.operators.device_links import is_link_event, record_links
 from insession.operators.event_clock import EventClock, HeldBack
-from insession.operators.identity import (
-    DEFAULT_TRUST,
-    IdentityTrust,
-    drop_stale,
-    stale_after,
-    stitch_identity,
-)
+from insession.operators.identity import DEFAULT_TRUST, IdentityTrust, stitch_identity
 from insession.operators.learning import ArmUpdate
 from insession.operators.personalise import Personaliser
 from insession.operators.products import ProductStore
@@ -197,10 +191,8 @@ def build_flow(
     # back a batch, they would be sorted after the customer's later events). Deterministic as
     # long as one device's events come from one input partition, as in a recording.
     stitch = partial(stitch_identity, trust=trust)
-    # Live, a device never linked leaves memory once its anonymous session is over.
-    stale = Timer(stale_after, drop_stale, event_time)
     stitched = ordered_stateful(
-        "stitch", by_device, stitch, sort_key, strict=False, timer=stale, watermarked=at_devices
+        "stitch", by_device, stitch, sort_key, strict=False, watermarked=at_devices
     )
     stitch_out = op.branch("believed", op.map("stitched", stitched, _value), _is_routed)
     dead = op.merge("dead", valid.falses, stitch_out.falses)

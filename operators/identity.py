@@ -100,24 +100,6 @@ def stitch_identity(
     return state, [_to(item, anonymous_person(event.anonymous_id or ""))]
 
 
-def stale_after(state: DeviceState) -> int | None:
-    """When an unlinked device's state is of no more use (event time): its anonymous session
-    is over, so a login would not stitch it, and its next event starts the device afresh."""
-    if state.customer_id is not None or not state.pending:
-        return None
-    return state.pending[-1].event.event_time + PENDING_GAP_MS + 1
-
-
-def drop_stale(state: DeviceState, now_ms: int | None) -> tuple[DeviceState | None, list[Routed]]:
-    """The stitch step's timer: a device that was never linked leaves memory once its
-    anonymous session is over (what it would do next is what a new device does); a linked
-    one stays, holding its link."""
-    due = stale_after(state)
-    if now_ms is None or due is None or now_ms < due:
-        return state, []
-    return None, []
-
-
 def _link(state: DeviceState, item: Routed) -> list[Routed]:
     customer = item.event.customer_id or ""
     out: list[Routed] = []

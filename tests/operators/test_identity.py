@@ -5,14 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from insession.operators.identity import (
-    DEAD_LETTER,
-    PENDING_GAP_MS,
-    IdentityTrust,
-    drop_stale,
-    stale_after,
-    stitch_identity,
-)
+from insession.operators.identity import DEAD_LETTER, PENDING_GAP_MS, IdentityTrust, stitch_identity
 from insession.operators.routing import Routed
 from insession.schemas.codec import decode
 from insession.schemas.events import DeadLetter, ErasureRequest, IdentityLink, ProductView
@@ -69,27 +62,6 @@ def test_an_old_anonymous_session_is_not_stitched() -> None:
     state, _ = stitch_identity(state, _view(2, at=T0 + PENDING_GAP_MS + 1))
     _, out = stitch_identity(state, _login(3))
     assert [r.event.event_id for r in out if r.replayed] == ["v2"]
-
-
-def test_a_device_never_linked_leaves_memory_once_its_session_is_over() -> None:
-    """What it does next is what a new device does: dropping it changes nothing."""
-    state, _ = stitch_identity(None, _view(1, at=T0))
-    due = stale_after(state)
-    assert due == T0 + PENDING_GAP_MS + 1
-    assert drop_stale(state, due - 1) == (state, [])
-    dropped, _ = drop_stale(state, due)
-    assert dropped is None
-
-    def routed(start: object) -> list[tuple[str, bool, bool, str]]:
-        out = []
-        for item in (_view(2, at=due + 5), _login(3)):
-            start, emitted = stitch_identity(start, item)  # type: ignore[arg-type]
-            out += [(r.person, r.replayed, r.forget, r.event.event_id) for r in emitted]
-        return out
-
-    assert routed(state) == routed(None)
-    linked, _ = stitch_identity(None, _login(4))
-    assert stale_after(linked) is None, "a linked device keeps its link"
 
 
 def _claim(n: int, customer: str, device: str = "dev-1") -> Routed:
