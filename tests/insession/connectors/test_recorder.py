@@ -81,7 +81,7 @@ def test_recording_keeps_every_message_exactly(kafka_settings: Settings, tmp_pat
         topics,
         out,
         from_beginning=True,
-        stop=StopAfter(messages=len(stored), idle_s=20),
+        stop=StopAfter(messages=len(stored), idle_s=60),
     )
 
     messages = list(read_messages(out))
