@@ -229,7 +229,7 @@ def record(
             tqdm(total=stop.messages, unit="msg", desc="record", disable=not progress) as bar,
             _StopOnSignal() as interrupt,
         ):
-            stopped = _copy(consumer, writer, tallies, stop, clock, bar, interrupt)
+            stopped = _copy(consumer, writer, tallies, stop, clock, bar, interrupt, start_at)
     finally:
         consumer.close()
     header = RecordingHeader(
@@ -267,6 +267,7 @@ def _copy(
     clock: Callable[[], float],
     bar: tqdm[Any],
     interrupt: _StopOnSignal,
+    start_at: int = OFFSET_BEGINNING,
 ) -> str:
     """Consume and write until a limit is reached; return why it stopped.
 
@@ -284,7 +285,12 @@ def _copy(
         if stop.seconds is not None and now - started >= stop.seconds:
             return f"{stop.seconds:g} s elapsed"
         if not fetching:
-            fetching = now - started >= FIRST_FETCH_S or _all_fetched(consumer, tallies)
+            fetching = _all_fetched(consumer, tallies)
+            if not fetching and now - started >= FIRST_FETCH_S:
+                # A partition no fetch has answered for this long (seen on a broker that had
+                # just created the topic): assigned once more, where it would have started.
+                _assign_again(consumer, tallies, start_at)
+                fetching = True
             last_seen = now
         elif stop.idle_s is not None and now - last_seen >= stop.idle_s:
             return f"idle for {stop.idle_s:g} s"
@@ -308,6 +314,17 @@ def _copy(
         if batch:
             last_seen = clock()
             bar.update(len(batch))
+
+
+def _assign_again(consumer: Consumer, tallies: dict[PartitionId, _Tally], start_at: int) -> None:
+    """Assign every partition again: those read so far after what was read, the others
+    where reading started."""
+    consumer.assign(
+        [
+            TopicPartition(topic, index, tally.last_offset + 1 if tally.messages else start_at)
+            for (topic, index), tally in tallies.items()
+        ]
+    )
 
 
 def _all_fetched(consumer: Consumer, partitions: dict[PartitionId, _Tally]) -> bool:
