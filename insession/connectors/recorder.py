@@ -111,21 +111,33 @@ def topics_to_record(names: Sequence[str], settings: Settings) -> list[str]:
     return [settings.topics.get(name, name) for name in names]
 
 
-def _partitions(bootstrap_servers: str, topics: Sequence[str]) -> list[PartitionId]:
-    try:
-        metadata = admin_client(bootstrap_servers).list_topics(timeout=30)
-    except KafkaException as failure:
-        raise RecordError(f"Kafka at {bootstrap_servers} did not answer: {failure}") from None
-    found: list[PartitionId] = []
-    for topic in topics:
-        described = metadata.topics.get(topic)
-        if described is None or described.error is not None:
-            raise RecordError(
-                f"topic {topic!r} does not exist on {bootstrap_servers} "
-                "(name a stream such as 'cart', or an existing topic)"
-            )
-        found.extend((topic, index) for index in sorted(described.partitions))
-    return found
+def _partitions(
+    bootstrap_servers: str, topics: Sequence[str], timeout_s: float = 30.0
+) -> list[PartitionId]:
+    """Every partition of the topics. A topic the broker lists without partitions (or with a
+    partition in error) is one it has just created: asked again until it says more."""
+    admin = admin_client(bootstrap_servers)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=timeout_s)
+        except KafkaException as failure:
+            raise RecordError(f"Kafka at {bootstrap_servers} did not answer: {failure}") from None
+        found: list[PartitionId] = []
+        settling = False
+        for topic in topics:
+            described = metadata.topics.get(topic)
+            if described is None or described.error is not None:
+                raise RecordError(
+                    f"topic {topic!r} does not exist on {bootstrap_servers} "
+                    "(name a stream such as 'cart', or an existing topic)"
+                )
+            parts = described.partitions
+            settling |= not parts or any(p.error is not None for p in parts.values())
+            found.extend((topic, index) for index in sorted(parts))
+        if not settling or time.monotonic() >= deadline:
+            return found
+        time.sleep(0.2)
 
 
 def _timestamp_ms(message: Message) -> int | None:
