@@ -45,7 +45,12 @@ def test_a_redis_cluster_starts_on_spare_ports_serves_every_slot_and_stops(
 ) -> None:
     if services.shutil.which("redis-server") is None:
         pytest.fail("redis-server is not installed (scripts/bootstrap.sh installs it)")
-    ports = tuple(_free_port() for _ in range(3))
+    # Each node also listens on its port + 10000 (the cluster bus): ports low enough for that.
+    ports = tuple(
+        p
+        for p in range(7301, 7400)
+        if not services.port_open("127.0.0.1", p) and not services.port_open("127.0.0.1", p + 10000)
+    )[:3]
     settings = Settings(services_dir=tmp_path)
     try:
         took = services.start_redis_cluster(settings, ports=ports)
