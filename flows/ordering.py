@@ -238,7 +238,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
             if due is not None:
                 # At the watermark's pace: exact when caught up; while a backlog is read (or
                 # after a restart) soon enough, not days late (too soon just asks again).
-                ahead.append(marks.clock.wall_wait_ms(due))
+                ahead.append(marks.clock.wall_wait_ms(due, watermark))
         if not ahead:
             return None
         return datetime.now(UTC) + timedelta(milliseconds=max(1, min(ahead)))

@@ -12,7 +12,6 @@ from insession.operators.dormant import (
     dormant_record,
     evictable,
     eviction_due,
-    last_event_at,
     revived,
 )
 from insession.operators.feedback_join import LearningExample
@@ -171,9 +170,7 @@ def close_windows(
     if now_ms is None or not engine.evicts or not evictable(state, now_ms, idle_ms):
         return state, out
     assert engine.dormant is not None
-    last = last_event_at(state)
-    assert last is not None
-    if not engine.dormant.save(state.person, dormant_record(state, last)):
+    if not engine.dormant.save(state.person, dormant_record(state)):
         return state, out
     out.append(Outcome(state.person, EVICTED, now_ms, evicted=True))
     return None, out

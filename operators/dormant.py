@@ -15,7 +15,7 @@ event ids kept to drop redeliveries (no producer redelivers after days), and the
 decisions (it is empty).
 
 >>> state = CustomerState(person="c-1", customer_id="c-1", orders=2, sessions=3)
->>> back = revive(dormant_record(state, last_event_at=1_000))
+>>> back = revive(dormant_record(state))
 >>> (back.person, back.orders, back.sessions, back.session)
 ('c-1', 2, 3, None)
 """
@@ -46,7 +46,7 @@ class DormantStore(Protocol):
 
 
 class MemoryDormantStore:
-    """Records in a dict: for tests and flows without Redis (bounded by nothing but small)."""
+    """Records in a dict, for tests (bounded by nothing)."""
 
     def __init__(self) -> None:
         self.records: dict[str, bytes] = {}
@@ -86,7 +86,7 @@ def evictable(state: CustomerState, now_ms: int, idle_ms: int) -> bool:
     )
 
 
-def dormant_record(state: CustomerState, last_event_at: int) -> bytes:
+def dormant_record(state: CustomerState) -> bytes:
     """What outlives the person's sessions, as the bytes a store keeps (JSON)."""
     return orjson.dumps(
         {
@@ -108,7 +108,7 @@ def dormant_record(state: CustomerState, last_event_at: int) -> bytes:
             "shelf": state.shelf,
             "shelf_top": [list(r) for r in state.shelf_top],
             "shelf_seed": state.shelf_seed,
-            "last_event_at": last_event_at,
+            "last_event_at": last_event_at(state),
         }
     )
 

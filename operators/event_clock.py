@@ -148,12 +148,14 @@ class EventClock:
         caught up, far more while a backlog is read (never below 1)."""
         return self._pace
 
-    def wall_wait_ms(self, event_ms: int) -> float:
+    def wall_wait_ms(self, event_ms: int, mark: int | None = None) -> float:
         """About how long (wall ms) until the watermark reaches `event_ms`, at its pace: so a
         timer looked at again then is neither days late while a backlog is read (the watermark
         runs ahead of the wall clock), nor early when caught up. A guess that comes early only
-        costs another look."""
-        mark = self.watermark()
+        costs another look. `mark`: the watermark the caller already has (a step's
+        threshold), else this clock's."""
+        if mark is None:
+            mark = self.watermark()
         return max(0, event_ms - (mark if mark is not None else self.wall_ms())) / self._pace
 
     def _compute(self) -> int | None:

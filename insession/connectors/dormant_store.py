@@ -42,8 +42,6 @@ class RedisDormantStore:
         self.ttl_s = ttl_s
         self.breaker = breaker or Breaker(pause_s=5.0)
         self.errors = 0
-        self.saved = 0
-        self.revived = 0
 
     def key(self, person: str) -> str:
         return keys.dormant_key(person, self.key_secret, self.prefix)
@@ -56,7 +54,6 @@ class RedisDormantStore:
         except REDIS_ERRORS as error:
             self._failed("kept in memory", error)
             return False
-        self.saved += 1
         return True
 
     def load(self, person: str) -> bytes | None:
@@ -68,8 +65,6 @@ class RedisDormantStore:
         except REDIS_ERRORS as error:
             self._failed("a returning person starts anew", error)
             return None
-        if record is not None:
-            self.revived += 1
         return record  # type: ignore[no-any-return]
 
     def delete(self, person: str) -> bool:

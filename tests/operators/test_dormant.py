@@ -110,7 +110,7 @@ def _idle_state() -> CustomerState:
 def test_a_record_brings_back_what_outlives_the_session() -> None:
     state = _idle_state()
     assert state.session is not None
-    back = revive(dormant_record(state, state.session.last_event_at))
+    back = revive(dormant_record(state))
     for name in ("person", "customer_id", "consent", "orders", "lifetime_value", "sessions"):
         assert getattr(back, name) == getattr(state, name), name
     assert list(back.owned) == list(state.owned) and back.shelf_top == state.shelf_top
