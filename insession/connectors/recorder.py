@@ -111,33 +111,21 @@ def topics_to_record(names: Sequence[str], settings: Settings) -> list[str]:
     return [settings.topics.get(name, name) for name in names]
 
 
-def _partitions(
-    bootstrap_servers: str, topics: Sequence[str], timeout_s: float = 30.0
-) -> list[PartitionId]:
-    """Every partition of the topics. A topic the broker lists without partitions (or with a
-    partition in error) is one it has just created: asked again until it says more."""
-    admin = admin_client(bootstrap_servers)
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            metadata = admin.list_topics(timeout=timeout_s)
-        except KafkaException as failure:
-            raise RecordError(f"Kafka at {bootstrap_servers} did not answer: {failure}") from None
-        found: list[PartitionId] = []
-        settling = False
-        for topic in topics:
-            described = metadata.topics.get(topic)
-            if described is None or described.error is not None:
-                raise RecordError(
-                    f"topic {topic!r} does not exist on {bootstrap_servers} "
-                    "(name a stream such as 'cart', or an existing topic)"
-                )
-            parts = described.partitions
-            settling |= not parts or any(p.error is not None for p in parts.values())
-            found.extend((topic, index) for index in sorted(parts))
-        if not settling or time.monotonic() >= deadline:
-            return found
-        time.sleep(0.2)
+def _partitions(bootstrap_servers: str, topics: Sequence[str]) -> list[PartitionId]:
+    try:
+        metadata = admin_client(bootstrap_servers).list_topics(timeout=30)
+    except KafkaException as failure:
+        raise RecordError(f"Kafka at {bootstrap_servers} did not answer: {failure}") from None
+    found: list[PartitionId] = []
+    for topic in topics:
+        described = metadata.topics.get(topic)
+        if described is None or described.error is not None:
+            raise RecordError(
+                f"topic {topic!r} does not exist on {bootstrap_servers} "
+                "(name a stream such as 'cart', or an existing topic)"
+            )
+        found.extend((topic, index) for index in sorted(described.partitions))
+    return found
 
 
 def _timestamp_ms(message: Message) -> int | None:
@@ -241,7 +229,7 @@ def record(
             tqdm(total=stop.messages, unit="msg", desc="record", disable=not progress) as bar,
             _StopOnSignal() as interrupt,
         ):
-            stopped = _copy(consumer, writer, tallies, stop, clock, bar, interrupt, start_at)
+            stopped = _copy(consumer, writer, tallies, stop, clock, bar, interrupt)
     finally:
         consumer.close()
     header = RecordingHeader(
@@ -279,7 +267,6 @@ def _copy(
     clock: Callable[[], float],
     bar: tqdm[Any],
     interrupt: _StopOnSignal,
-    start_at: int = OFFSET_BEGINNING,
 ) -> str:
     """Consume and write until a limit is reached; return why it stopped.
 
@@ -297,12 +284,7 @@ def _copy(
         if stop.seconds is not None and now - started >= stop.seconds:
             return f"{stop.seconds:g} s elapsed"
         if not fetching:
-            fetching = _all_fetched(consumer, tallies)
-            if not fetching and now - started >= FIRST_FETCH_S:
-                # A partition no fetch has answered for this long (seen on a broker that had
-                # just created the topic): assigned once more, where it would have started.
-                _assign_again(consumer, tallies, start_at)
-                fetching = True
+            fetching = now - started >= FIRST_FETCH_S or _all_fetched(consumer, tallies)
             last_seen = now
         elif stop.idle_s is not None and now - last_seen >= stop.idle_s:
             return f"idle for {stop.idle_s:g} s"
@@ -326,17 +308,6 @@ def _copy(
         if batch:
             last_seen = clock()
             bar.update(len(batch))
-
-
-def _assign_again(consumer: Consumer, tallies: dict[PartitionId, _Tally], start_at: int) -> None:
-    """Assign every partition again: those read so far after what was read, the others
-    where reading started."""
-    consumer.assign(
-        [
-            TopicPartition(topic, index, tally.last_offset + 1 if tally.messages else start_at)
-            for (topic, index), tally in tallies.items()
-        ]
-    )
 
 
 def _all_fetched(consumer: Consumer, partitions: dict[PartitionId, _Tally]) -> bool:
