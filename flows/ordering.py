@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 import bytewax.operators as op
 from bytewax.dataflow import Stream, operator
 from bytewax.operators import KeyedStream, StatefulBatchLogic
+from insession.flows.worker_threads import keep_thread_state
 from insession.operators.event_clock import EventClock, HeldBack
 
 S = TypeVar("S")
@@ -78,6 +79,16 @@ class Watermarked(Generic[X]):
         return watermark if upstream is None else min(watermark, upstream - 1)
 
 
+@dataclass(frozen=True, slots=True)
+class Crossing(Generic[X]):
+    """How a step's items travel to the worker that owns their key: `pack`ed into plain
+    values where they are (cheap to pickle), `unpack`ed on arrival. About half the items of a
+    keyed step cross to another process when there are two."""
+
+    pack: Callable[[X], Any]
+    unpack: Callable[[Any], X]
+
+
 RECHECK_MS = 50
 """How often a key with held items asks again while some partition is behind."""
 
@@ -100,7 +111,10 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         timer: Timer[S, X, W] | None = None,
         watermarked: Watermarked[X] | None = None,
         finish: Finish | None = None,
+        unpack: Callable[[Any], X] | None = None,
     ) -> None:
+        keep_thread_state()
+        self.unpack = unpack
         self.epoch_key = epoch_key
         self.finish = finish
         self.strict = strict
@@ -170,6 +184,8 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         )
 
     def on_batch(self, values: list[X]) -> tuple[Iterable[W], bool]:
+        if self.unpack is not None:
+            values = list(map(self.unpack, values))
         top = 0
         for value in values:
             epoch = value.epoch  # type: ignore[attr-defined]
@@ -267,6 +283,7 @@ def ordered_stateful(
     timer: Timer[Any, X, W] | None = None,
     watermarked: Watermarked[X] | None = None,
     finish: Finish | None = None,
+    crossing: Crossing[X] | None = None,
 ) -> KeyedStream[W]:
     """Like `op.stateful_flat_map`, but each key sees its items sorted by `sort_key` per epoch.
 
@@ -277,14 +294,27 @@ def ordered_stateful(
     must not depend on timing. `timer` gives each key's state a clock (see `Timer`).
     `watermarked` (live flows) holds items until the stream's watermark passes them instead,
     and fires the timer on that watermark (see `Watermarked`). `finish` sees what each
-    release of a key's items emitted (see `Finish`).
+    release of a key's items emitted (see `Finish`). `crossing` says how items travel to the
+    worker that owns their key (see `Crossing`).
     """
-    stamped: Stream[tuple[str, X]] = op.inspect_debug("epoch", up, _stamp_epoch)
+    stamped: Stream[tuple[str, Any]] = op.inspect_debug("epoch", up, _stamp_epoch)
+    if crossing is not None:
+        stamped = op.map_value("pack", stamped, crossing.pack)
     epoch_key = epoch_key_for(step_id)
+    unpack = crossing.unpack if crossing is not None else None
     return op.stateful_batch(
         "ordered",
         stamped,
         lambda resume: _EpochSorted(
-            epoch_key, step, sort_key, resume, flush_after, strict, timer, watermarked, finish
+            epoch_key,
+            step,
+            sort_key,
+            resume,
+            flush_after,
+            strict,
+            timer,
+            watermarked,
+            finish,
+            unpack,
         ),
     )

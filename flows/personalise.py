@@ -24,7 +24,7 @@ from bytewax.dataflow import Dataflow, Stream
 from bytewax.inputs import Source
 from bytewax.outputs import Sink
 from insession.flows.learning import learn
-from insession.flows.ordering import Timer, Watermarked, ordered_stateful
+from insession.flows.ordering import Crossing, Timer, Watermarked, ordered_stateful
 from insession.models.items import Observation
 from insession.operators.customer_step import (
     Outcome,
@@ -48,9 +48,11 @@ from insession.operators.routing import (
     device_key,
     event_time,
     has_device,
+    pack_routed,
     person_key,
     sort_key,
     to_customer,
+    unpack_routed,
 )
 from insession.schemas.events import DeadLetter, Offer, OfferWithdrawal
 
@@ -86,6 +88,10 @@ class FlowOutputs:
     items: Sink[Observation] | None = None
     """What the flow's events taught the item knowledge, for the other processes
     (`insession.connectors.item_log`)."""
+
+
+PACKED = Crossing(pack_routed, unpack_routed)
+"""Events cross to the worker that owns their key as plain values, not as objects."""
 
 
 def _is_decoded(item: Routed | FeedItem | DeadLetter) -> bool:
@@ -135,13 +141,17 @@ def build_flow(
     taps: InputTaps | None = None,
     live: LiveTime | None = None,
     trust: IdentityTrust = DEFAULT_TRUST,
+    one_worker: bool = False,
 ) -> Dataflow:
     """Wire the personalisation flow between a Bytewax source (Kafka, recordings) and sinks.
 
     Replays (`live` None) order each key's items per epoch, so outputs are independent of the
     worker count; live flows order them by the stream's watermark (`live.clock`). `trust` says
-    which identity links to believe and what becomes of unlinked customer ids.
+    which identity links to believe and what becomes of unlinked customer ids. `one_worker`
+    (one worker in one process) skips packing the events that keyed steps would otherwise
+    send to other workers (`PACKED`).
     """
+    packed = None if one_worker else PACKED
     flow = Dataflow(name)
     inbound = op.input("read", flow, source)
     ahead_ms = live.ahead_tolerance_ms if live is not None else None
@@ -181,7 +191,13 @@ def build_flow(
     link_events = op.filter_map("link_events", events, _link_copy)
     by_customer = op.key_on("by_customer", link_events, customer_key)
     unlinks = ordered_stateful(
-        "links", by_customer, record_links, sort_key, strict=False, watermarked=at_links
+        "links",
+        by_customer,
+        record_links,
+        sort_key,
+        strict=False,
+        watermarked=at_links,
+        crossing=packed,
     )
     routed = op.branch("has_device", events, has_device)
     device_items = op.merge("device_items", routed.trues, op.map("unlinks", unlinks, _value))
@@ -192,7 +208,13 @@ def build_flow(
     # long as one device's events come from one input partition, as in a recording.
     stitch = partial(stitch_identity, trust=trust)
     stitched = ordered_stateful(
-        "stitch", by_device, stitch, sort_key, strict=False, watermarked=at_devices
+        "stitch",
+        by_device,
+        stitch,
+        sort_key,
+        strict=False,
+        watermarked=at_devices,
+        crossing=packed,
     )
     stitch_out = op.branch("believed", op.map("stitched", stitched, _value), _is_routed)
     dead = op.merge("dead", valid.falses, stitch_out.falses)
@@ -215,6 +237,7 @@ def build_flow(
         timer=windows if engine.model.learns or engine.evicts else None,
         watermarked=at_people,
         finish=partial(shelve, engine),
+        crossing=packed,
     )
     outcomes: Stream[Outcome] = op.map("outcomes", decided, _value)
     op.output("offers", op.flat_map("offer_messages", outcomes, _offer_messages), outputs.offers)

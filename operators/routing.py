@@ -10,10 +10,13 @@ step keyed by person or device ever receives one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from insession.operators.dead_letters import to_dead_letter
 from insession.operators.sentiment import with_score
+from insession.schemas import compact
 from insession.schemas.codec import Rejection, decode
 from insession.schemas.events import (
     Contract,
@@ -55,6 +58,29 @@ class Routed:
     replayed: bool = False
     forget: bool = False
     epoch: int = 0
+
+    def __reduce__(self) -> tuple[Callable[[Packed], Routed], tuple[Packed]]:
+        """Pickled in its packed form (snapshots): one global instead of one per class."""
+        return unpack_routed, (pack_routed(self),)
+
+
+Packed = tuple[str, tuple[Any, ...], OrderKey, str, bool, bool, int]
+"""A `Routed` as plain values: its event's contract name and values (`schemas.compact`), then
+its order, person, flags and epoch."""
+
+
+def pack_routed(item: Routed) -> Packed:
+    """The form an event crosses to another worker in: Bytewax pickles every crossing item
+    twice (once to size it) and unpickles it once, and a tuple of plain values pickles
+    without a single import lookup; a `Routed` pickled as objects cost about 20 µs."""
+    name, values = compact.state_of(item.event)
+    return name, values, item.order, item.person, item.replayed, item.forget, item.epoch
+
+
+def unpack_routed(packed: Packed) -> Routed:
+    """The `Routed` that `pack_routed` packed, equal to the original."""
+    name, values, order, person, replayed, forget, epoch = packed
+    return Routed(compact.from_state(name, values), order, person, replayed, forget, epoch)
 
 
 @dataclass(slots=True)

@@ -294,14 +294,14 @@ def field_specs(cls: type) -> tuple[FieldSpec, ...]:
                     constraints,
                     checker_for(annotation, constraints),
                     f.default,
-                    _slot_setter(cls, f.name),
+                    slot_setter(cls, f.name),
                 )
             )
         compiled = _COMPILED[cls] = tuple(specs)
     return compiled
 
 
-def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
+def slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     """The slot's own setter: fills a frozen instance without the cost of its __init__."""
     for klass in cls.__mro__:
         descriptor = klass.__dict__.get(name)

@@ -100,7 +100,14 @@ def replay_flow(
     )
     source = RecordingSource(paths, settings.input_batch, speed=speed, progress=progress)
 
-    flow = build_flow(source, outputs, engine, settings.max_message_bytes, trust=trust(settings))
+    flow = build_flow(
+        source,
+        outputs,
+        engine,
+        settings.max_message_bytes,
+        trust=trust(settings),
+        one_worker=workers == 1 and cluster is None,
+    )
     tune_garbage_collector()
     started = time.perf_counter()
     # A zero epoch interval makes each input batch its own epoch: the basis of determinism.
