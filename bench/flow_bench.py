@@ -98,7 +98,7 @@ def _produce(settings: Settings, events: list[Event]) -> None:
         producer.produce(
             settings.topic(STREAM_OF[event.type]),
             encode(event),
-            key=(event.partition_key() or "").encode(),
+            key=(event.input_key() or "").encode(),
         )
         producer.poll(0)
     producer.flush(60)

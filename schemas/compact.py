@@ -32,8 +32,10 @@ _new_instance = object.__new__
 
 def builds(*roots: type) -> None:
     """`from_state` builds these classes and their subclasses (`schemas.events` names its
-    two roots, so that this module needs no import of it)."""
-    _ROOTS.extend(roots)
+    two roots, so that this module needs no import of it). The first to name a root wins: a
+    second copy of the module, imported under another name, changes nothing that crosses."""
+    named = {root.__name__ for root in _ROOTS}
+    _ROOTS.extend(root for root in roots if root.__name__ not in named)
 
 
 def _plan(cls: type) -> _Plan:
@@ -53,7 +55,7 @@ def _classes() -> dict[str, type]:
         pending.extend(cls.__subclasses__())
         # `dataclass(slots=True)` replaces each class by a new one; the old one may linger
         # among the subclasses: the contract is the one its module names.
-        if getattr(sys.modules[cls.__module__], cls.__name__, None) is not cls:
+        if getattr(sys.modules.get(cls.__module__), cls.__name__, None) is not cls:
             continue
         if found.setdefault(cls.__name__, cls) is not cls:
             raise TypeError(f"two contracts are named {cls.__name__}")

@@ -102,9 +102,17 @@ class Event(Stamped):
     RULES: ClassVar[tuple[tuple[str, ...], ...]] = (("customer_id", "anonymous_id"),)
 
     def partition_key(self) -> str | None:
-        """The Kafka message key: the customer, else the device, so that one person's events
-        share a partition and stay in order."""
+        """The key of what the engine writes about the person (offers): the customer, else the
+        device, so that a storefront finds one person's offers under one key."""
         return self.customer_id or self.anonymous_id
+
+    def input_key(self) -> str | None:
+        """The Kafka key a storefront gives the events it sends: the device, else the
+        customer. One device's events then share a partition, in order, as the identity step
+        reads them, and a recording split by it replays the same with any number of processes;
+        a customer's events from several devices meet in the customer step, which orders them
+        by event time."""
+        return self.anonymous_id or self.customer_id
 
     def violation(self) -> ContractViolation | None:
         """The first rule of `RULES` that this event breaks, if any."""

@@ -98,7 +98,8 @@ def _replay_paths(args: argparse.Namespace, settings: Settings) -> int:
         print_summary(summary, dead_letters, sys.stdout)
         return 0
 
-    from insession.runner.replay import Cluster, replay_cluster, replay_flow
+    from insession.runner.cluster import Cluster
+    from insession.runner.replay import replay_cluster, replay_flow
     from insession.runner.report import print_flow_report, replay_summary
 
     if args.datasets_consent:
@@ -106,7 +107,7 @@ def _replay_paths(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out)
     run = {"workers": args.workers, "mirror": args.redis, "speed": args.speed}
     if args.process_id is not None:  # one process of a cluster started by --processes
-        cluster = Cluster(args.process_id, args.addresses.split(";"))
+        cluster = Cluster.parse(args.process_id, args.addresses)
         replay_flow(paths, out, settings, cluster=cluster, **run)
         return 0
     if args.processes > 1:

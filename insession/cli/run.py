@@ -15,14 +15,71 @@ if TYPE_CHECKING:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.processes < 1:
+        print("insession run: --processes must be at least 1", file=sys.stderr)
+        return 2
+    if args.processes > 1 and args.process_id is not None:
+        message = "--processes starts a cluster of its own: give it no --process-id"
+        print(f"insession run: {message}", file=sys.stderr)
+        return 2
+    if args.processes > 1:
+        return _run_local_cluster(args, settings)
+    return _run_process(args, settings)
+
+
+_SWITCHES = {"--from-beginning": "from_beginning", "--no-tail": "no_tail", "--no-redis": "no_redis"}
+"""The switches of `insession run` that each process of a local cluster gets as given."""
+
+
+def _run_local_cluster(args: argparse.Namespace, settings: Settings) -> int:
+    """`--processes N`: N processes of one flow on this machine, one worker each, each with
+    its own metrics port (the given one plus its index)."""
+    from insession.runner.cluster import Cluster, run_local_cluster
+    from insession.runner.recovery import prepare_recovery
+
+    recovery_dir = args.recovery_dir if args.recovery_dir is not None else settings.recovery_dir
+    if recovery_dir:  # made once, here, not by N processes at the same moment
+        try:
+            prepare_recovery(Path(recovery_dir), args.processes * args.workers)
+        except ValueError as bad:
+            print(f"insession run: {bad}", file=sys.stderr)
+            return 2
+    metrics_port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
+    passed = ["--workers", str(args.workers)]
+    passed += [flag for flag, on in _SWITCHES.items() if getattr(args, on)]
+    if args.epoch_ms is not None:
+        passed += ["--epoch-ms", str(args.epoch_ms)]
+    if recovery_dir:
+        passed += ["--recovery-dir", str(recovery_dir)]
+
+    def command(place: Cluster) -> list[str]:
+        own = [*passed, "--process-id", str(place.process_id)]
+        own += ["--addresses", ";".join(place.addresses)]
+        own += ["--metrics-port", str(metrics_port + place.process_id if metrics_port else 0)]
+        return [sys.executable, "-m", "insession.cli", "run", *own]
+
+    codes = run_local_cluster(args.processes, command)
+    return max(codes, key=abs)
+
+
+def _run_process(args: argparse.Namespace, settings: Settings) -> int:
     from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
     from insession.ops.metrics import FlowMetrics
+    from insession.runner.cluster import Cluster
     from insession.runner.engine import tune_garbage_collector
     from insession.runner.live import kafka_flow
     from insession.runner.recovery import SnapshotScrubber, prepare_recovery, scrub_in_child
     from insession.runner.stopping import stop_on_signals
+
+    cluster = None
+    if args.process_id is not None or args.addresses is not None:
+        try:
+            cluster = Cluster.parse(args.process_id or 0, args.addresses or "")
+        except ValueError as bad:
+            print(f"insession run: {bad}", file=sys.stderr)
+            return 2
 
     recovery_dir = args.recovery_dir if args.recovery_dir is not None else settings.recovery_dir
     metrics_port = args.metrics_port if args.metrics_port is not None else settings.metrics_port
@@ -36,7 +93,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError as bad:
             print(f"insession run: {bad}", file=sys.stderr)
             return 2
-        if resumed:  # erasures whose scrub a crash cut short
+        if resumed and (cluster is None or cluster.process_id == 0):
+            # erasures whose scrub a crash cut short (one process of a cluster does it)
             scrub_in_child(Path(recovery_dir))
         recovery = RecoveryConfig(Path(recovery_dir))
         scrubber = SnapshotScrubber(Path(recovery_dir), delay_s=max(0.5, 5 * epoch_ms / 1000))
@@ -53,6 +111,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
         durable=recovery is not None,
         metrics=metrics,
         scrubber=scrubber,
+        cluster=cluster,
+        one_worker=cluster is None and args.workers == 1,
     )
     server = None
     if metrics is not None:
@@ -62,8 +122,9 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             print(f"insession run: {taken} (set --metrics-port)", file=sys.stderr)
             return 2
     tune_garbage_collector()
+    place = f"process {cluster.process_id} of {len(cluster.addresses)}, " if cluster else ""
     print(
-        f"insession run: reading {settings.bootstrap_servers}, {args.workers} worker(s)"
+        f"insession run: {place}reading {settings.bootstrap_servers}, {args.workers} worker(s)"
         f"{f', metrics on {server.url}' if server else ''}; Ctrl-C stops",
         file=sys.stderr,
     )
@@ -75,6 +136,8 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
             cli_main(
                 flow,
                 workers_per_process=args.workers,
+                process_id=cluster.process_id if cluster else None,
+                addresses=cluster.addresses if cluster else None,
                 epoch_interval=timedelta(milliseconds=epoch_ms),
                 recovery_config=recovery,
             )
@@ -104,6 +167,25 @@ def add_run_command(commands: Any) -> argparse.ArgumentParser:
     """Register `insession run`."""
     run = commands.add_parser("run", help="run the personalisation flow on Kafka")
     run.add_argument("--workers", type=int, default=1, help="Bytewax workers in this process")
+    run.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="processes of the flow on this machine, one per core scales best "
+        "(docs/scaling.md); each serves metrics on --metrics-port plus its index",
+    )
+    run.add_argument(
+        "--process-id",
+        type=int,
+        default=None,
+        help="this process's index in a cluster across machines (with --addresses)",
+    )
+    run.add_argument(
+        "--addresses",
+        default=None,
+        help='every process of the cluster as host:port, ";"-separated, the same list on '
+        "each machine (docs/scaling.md)",
+    )
     run.add_argument(
         "--from-beginning",
         action="store_true",

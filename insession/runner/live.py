@@ -24,6 +24,7 @@ from insession.operators.customer_step import Outcome
 from insession.operators.event_clock import EventClock
 from insession.ops.metrics import FlowMetrics
 from insession.ops.metrics_tap import MetricsTap
+from insession.runner.cluster import Cluster
 from insession.runner.engine import load_engine, mirror_sink, offer_ledger, shared_items, trust
 from insession.runner.recovery import SnapshotScrubber
 from insession.schemas.events import INPUT_STREAMS, Contract, Event
@@ -80,6 +81,8 @@ def kafka_flow(
     durable: bool = False,
     metrics: FlowMetrics | None = None,
     scrubber: SnapshotScrubber | None = None,
+    cluster: Cluster | None = None,
+    one_worker: bool = False,
 ) -> Dataflow:
     """The flow on the configured Kafka topics, writing offers and dead letters to Kafka.
 
@@ -87,7 +90,9 @@ def kafka_flow(
     sent with one content. `durable` (set when Bytewax recovery is on) makes each batch of
     offers wait for the broker's acknowledgement before the flow moves on. `metrics` is fed
     from the flow's streams, its Kafka source and its Redis mirror. `scrubber` (with recovery)
-    is told of each erasure, to scrub the customer from the snapshots.
+    is told of each erasure, to scrub the customer from the snapshots. `cluster`: this
+    process's place among several (it names what it writes to the shared item log);
+    `one_worker`: the only worker of the flow (see `build_flow`).
     """
     engine = load_engine(settings, redis_model=mirror, dormant=mirror)
     tap = (
@@ -124,7 +129,8 @@ def kafka_flow(
             max_message_bytes=settings.max_message_bytes,
         )
 
-    items = shared_items(settings, engine) if mirror else None
+    origin = str(cluster.process_id) if cluster is not None else "0"
+    items = shared_items(settings, engine, origin) if mirror else None
     if items is not None:
         engine.recs.shares = True
         ItemFollower(items, engine.recs.learn_shared).start()
@@ -148,6 +154,7 @@ def kafka_flow(
         taps=tap,
         live=live,
         trust=trust(settings),
+        one_worker=one_worker,
     )
 
 

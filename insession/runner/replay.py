@@ -4,8 +4,6 @@ processes; the same recordings give the same offers."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -24,6 +22,7 @@ from insession.connectors.model_store import (
 from insession.connectors.pacing import MAX_SPEED, Speed
 from insession.connectors.recording_source import RecordingSource
 from insession.flows.personalise import FlowOutputs, build_flow
+from insession.runner.cluster import Cluster, run_local_cluster
 from insession.runner.engine import (
     load_engine,
     mirror_sink,
@@ -61,14 +60,6 @@ def _dead_letter_order(line: bytes) -> tuple[str, int, int]:
         letter["source_partition"] or 0,
         letter["source_offset"] or 0,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Cluster:
-    """This process's place among several running one flow (`-i` / `-a` in Bytewax terms)."""
-
-    process_id: int
-    addresses: list[str]
 
 
 def replay_flow(
@@ -141,35 +132,6 @@ def _joined(out_dir: Path, seconds: float, stats: ReplayStats) -> ReplayResult:
     )
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def _listening(port: int) -> bool:
-    """Whether something listens on `port`, read from /proc: connecting to Timely's port to
-    find out would break its handshake."""
-    try:
-        table = Path("/proc/net/tcp").read_text()
-    except OSError:
-        return True
-    wanted = f":{port:04X} "
-    return any(wanted in line and line.split()[3] == "0A" for line in table.splitlines()[1:])
-
-
-def _wait_for_listener(port: int, process: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """Process 0 listens first; the others would otherwise retry and lose a second."""
-    deadline = time.monotonic() + timeout
-    while not _listening(port) and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
-
-
 def _replay_namespace() -> str:
     """A model namespace of a replay's own: it must neither load nor move the live model."""
     return f"replay-{uuid.uuid4().hex[:12]}"
@@ -190,41 +152,26 @@ def replay_cluster(
 
     The processes share one model namespace: `model_namespace` (the setting), else a new one.
     """
-    ports = _free_ports(processes)
-    addresses = ";".join(f"127.0.0.1:{port}" for port in ports)
     namespace = model_namespace or _replay_namespace()
     for stale in out_dir.glob("stats.part*.json"):
         stale.unlink()
-    started = time.perf_counter()
-    children = []
-    for process_id in range(processes):
-        command = [
-            sys.executable,
-            "-m",
-            "insession.cli",
-            "replay",
-            *map(str, paths),
-            "--out",
-            str(out_dir),
-            "--workers",
-            str(workers),
-            "--process-id",
-            str(process_id),
-            "--addresses",
-            addresses,
-            "--speed",
-            str(speed),
-        ]
+
+    def command(place: Cluster) -> list[str]:
+        command = [sys.executable, "-m", "insession.cli", "replay", *map(str, paths)]
+        command += ["--out", str(out_dir), "--workers", str(workers), "--speed", str(speed)]
+        command += ["--process-id", str(place.process_id), "--addresses", ";".join(place.addresses)]
         if mirror:
             command.append("--redis")
         if assume_consent:
             command.append("--datasets-consent")
-        # One model namespace for the whole cluster, of its own (not the live model's).
-        env = {**os.environ, "INSESSION_MODEL_NAMESPACE": namespace}
-        children.append(subprocess.Popen(command, env=env))
-        if process_id == 0:
-            _wait_for_listener(ports[0], children[0])
-    failed = [i for i, child in enumerate(children) if child.wait() != 0]
+        return command
+
+    started = time.perf_counter()
+    # One model namespace for the whole cluster, of its own (not the live model's).
+    codes = run_local_cluster(
+        processes, command, env={**os.environ, "INSESSION_MODEL_NAMESPACE": namespace}
+    )
+    failed = [i for i, code in enumerate(codes) if code != 0]
     if failed:
         raise RuntimeError(f"replay process(es) {failed} failed; see their output above")
     seconds = time.perf_counter() - started

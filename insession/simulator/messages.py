@@ -25,10 +25,10 @@ def stream_of(item: Event | bytes) -> str:
 
 
 def key_of(item: Event | bytes) -> bytes | None:
-    """Kafka key: the customer, else the device, so a person's events stay in order."""
+    """Kafka key: the device, else the customer (`Event.input_key`)."""
     if isinstance(item, bytes):
         return None
-    who = item.partition_key()
+    who = item.input_key()
     return who.encode() if who else None
 
 

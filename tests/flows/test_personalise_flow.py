@@ -3,6 +3,7 @@ identity and erasure, without Kafka."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import orjson
@@ -14,6 +15,7 @@ from insession.schemas.events import (
     Consent,
     DeadLetter,
     ErasureRequest,
+    Event,
     IdentityLink,
     Offer,
     ProductUpdate,
@@ -27,6 +29,7 @@ from insession.runner import replay as replay_module
 from insession.runner.engine import load_engine
 from insession.runner.replay import replay_cluster, replay_flow
 from insession.settings import Settings
+from insession.simulator import SimulationConfig, simulate
 
 T0 = 1_764_000_000_000
 
@@ -143,6 +146,33 @@ def test_two_processes_make_the_same_offers_as_one(
     assert one.offers_path.read_bytes() == two.offers_path.read_bytes()
     assert one.stats.events == two.stats.events
     assert one.stats.offers_by_action == two.stats.offers_by_action
+
+
+def test_two_processes_make_the_same_offers_as_one_over_input_split_by_its_kafka_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Simulated shoppers (devices that log in, several devices per customer, carts,
+    purchases) in two recordings split as a four-partition topic keyed by
+    `Event.input_key` would be: a device's events in one file, a customer's in several."""
+    monkeypatch.setenv("INSESSION_POLICY", "baseline")  # the cluster's processes read it
+    monkeypatch.setenv("INSESSION_RECOMMENDATIONS", "false")
+    config = SimulationConfig(customers=200, sessions_per_customer=2.0, days=3.0, seed=4)
+    events = [item for item in simulate(config) if isinstance(item, Event)]
+    halves: list[list[Event]] = [[], []]
+    for event in events:
+        halves[zlib.crc32((event.input_key() or "").encode()) % 2].append(event)
+    files = [tmp_path / "part0.jsonl", tmp_path / "part1.jsonl"]
+    for path, half in zip(files, halves, strict=True):
+        write_recording(path, half)
+    customers_on_both = {e.customer_id for e in halves[0] if e.customer_id} & {
+        e.customer_id for e in halves[1] if e.customer_id
+    }
+    assert len(customers_on_both) > 10, "customers' events come from both files"
+    one = replay_flow(files, tmp_path / "p1", BASELINE, workers=1)
+    two = replay_cluster(files, tmp_path / "p2", processes=2)
+    assert one.offers > 300
+    assert one.offers_path.read_bytes() == two.offers_path.read_bytes()
+    assert one.stats.devices_stitched == two.stats.devices_stitched > 20
 
 
 @pytest.mark.data

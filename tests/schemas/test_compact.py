@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from insession.operators.routing import Routed, pack_routed, unpack_routed
-from insession.schemas import compact
+from insession.schemas import compact, events
 from insession.schemas.codec import CONTRACTS
 from insession.schemas.events import Contract, Event, OrderLine
 
@@ -57,3 +60,27 @@ def test_every_registered_contract_has_a_compact_form_by_its_own_name() -> None:
 def test_an_unknown_name_is_refused_with_the_name() -> None:
     with pytest.raises(TypeError, match="no contract named 'Nothing'"):
         compact.from_state("Nothing", ())
+
+
+def test_a_second_copy_of_the_contracts_module_changes_nothing_that_crosses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Loaded again under another name (a script run from the source tree), the module
+    registers its own classes, which must not be built in place of the flow's."""
+    source = Path(events.__file__)
+    spec = importlib.util.spec_from_file_location("contracts_copy", source)
+    assert spec is not None and spec.loader is not None
+    copy = importlib.util.module_from_spec(spec)
+    sys.modules["contracts_copy"] = copy  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(copy)
+    finally:
+        del sys.modules["contracts_copy"]
+    assert copy.ProductView is not events.ProductView
+    view = events.ProductView(
+        event_id="e", event_time=1, channel="web", anonymous_id="d", product_id="p"
+    )
+    sent = pickle.dumps(view)
+    monkeypatch.setattr(compact, "_PLANS", {})  # as in another process: names looked up anew
+    again = pickle.loads(sent)
+    assert type(again) is events.ProductView and again == view
