@@ -4,7 +4,8 @@ Bytewax pickles every item that crosses to another process, one item per pickle.
 dataclass pickles by default as its class (a global: an import and an attribute lookup each
 way, about 1.5 µs each) plus a state built by `dataclasses.fields()` on every call; a routed
 event cost 17 µs to pickle and unpickle. As a name and a tuple it names one global, the
-rebuilding function, and costs about a third of that (`bench/exchange_bench.py`).
+rebuilding function, and costs about half of that; inside a tuple of plain values, as keyed
+steps send events (`operators.routing.pack_routed`), it names none (docs/scaling.md).
 
 The name is the class's own, so the processes of a cluster need no shared numbering, only
 the same contracts.
