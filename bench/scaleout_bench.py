@@ -34,15 +34,17 @@ import zlib
 from pathlib import Path
 
 import orjson
+from insession.schemas.codec import decode
+from insession.schemas.events import STREAM_OF, Event
 
 
 def split_by_key(lines: list[bytes], parts: int, folder: Path) -> list[Path]:
     """The recording as `parts` files, each message where its Kafka key would partition it."""
     shards: list[list[bytes]] = [[] for _ in range(parts)]
     for line in lines:
-        message = orjson.loads(line)
-        key = message.get("anonymous_id") or message.get("customer_id") or ""
-        shards[zlib.crc32(key.encode()) % parts].append(line)
+        event = decode(line)
+        key = event.input_key() if isinstance(event, Event) else None
+        shards[zlib.crc32((key or "").encode()) % parts].append(line)
     paths = []
     for n, shard in enumerate(shards):
         path = folder / f"part{n}.jsonl.gz"
@@ -69,8 +71,6 @@ def kafka_rates(lines: list[bytes], args: argparse.Namespace) -> None:
     import uuid
 
     from confluent_kafka import Producer
-    from insession.schemas.codec import decode
-    from insession.schemas.events import STREAM_OF, Event
 
     from insession.connectors.kafka_admin import create_topics, delete_topics
     from insession.settings import Settings

@@ -40,12 +40,10 @@ def builds(*roots: type) -> None:
 
 
 def _plan(cls: type) -> _Plan:
+    # Every class built has two fields or more (a contract's type and version, an order
+    # line's four), so the getter returns a tuple.
     names = [f.name for f in dataclasses.fields(cls)]
-    getter = operator.attrgetter(*names)
-    if len(names) == 1:
-        single = getter
-        getter = lambda obj: (single(obj),)  # noqa: E731 (attrgetter of one name is no tuple)
-    return cls, getter, tuple(slot_setter(cls, name) for name in names)
+    return cls, operator.attrgetter(*names), tuple(slot_setter(cls, name) for name in names)
 
 
 def _classes() -> dict[str, type]:

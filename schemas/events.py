@@ -189,10 +189,6 @@ class CartAdd(Event):
     currency: str | None = spec("ISO 4217 code.", default=None, min_length=3, max_length=3)
     category: str | None = spec("Category path.", default=None, max_length=256)
 
-    def __reduce__(self) -> tuple[Callable[..., Any], compact.State]:
-        """Pickled as its class name and values, as contracts are."""
-        return compact.reduce_contract(self)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CartRemove(Event):
@@ -220,6 +216,10 @@ class OrderLine:
     quantity: int = spec("Units bought.", default=1, minimum=1, maximum=10_000)
     unit_price: float | None = spec("Unit price paid, if known.", default=None, minimum=0)
     category: str | None = spec("Category path.", default=None, max_length=256)
+
+    def __reduce__(self) -> tuple[Callable[..., Any], compact.State]:
+        """Pickled as its class name and values, as contracts are."""
+        return compact.reduce_contract(self)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -46,6 +46,13 @@ def test_a_routed_event_packs_into_plain_values_and_back(
     assert pickle.loads(pickle.dumps(item)) == item
 
 
+def test_an_order_line_pickles_in_its_compact_form_as_contracts_do() -> None:
+    line = OrderLine(product_id="p-1", quantity=2, unit_price=9.5)
+    sent = pickle.dumps(line)
+    assert b"from_state" in sent and b"dataclasses" not in sent
+    assert pickle.loads(sent) == line
+
+
 def _plain(value: object) -> bool:
     if isinstance(value, tuple):
         return all(_plain(v) for v in value)
