@@ -1,11 +1,13 @@
 """A keyed step that processes each key's items in one total order, whatever the workers.
 
 Bytewax hands a stateful step the items of one epoch in arrival order, and with several
-workers that order depends on thread scheduling. This step buffers items per epoch and
-releases an epoch, sorted by a deterministic key, once a later epoch has reached this
-worker (Bytewax only processes epoch e after every earlier epoch is closed), and all of
-them at the end of input. With `epoch_interval=0` and fixed-size source batches, batch k of
-each input partition is epoch k + 1, so the outputs are the same with any worker count.
+workers that order depends on thread scheduling. This step buffers items per epoch; when a
+later epoch reaches the worker (Bytewax only processes epoch e after every earlier epoch is
+closed), it releases every key's earlier epochs in one sweep: key after key in the order of
+their earliest item, each key's items sorted by a deterministic key, then the timers the
+sweep's event time has reached. With `epoch_interval=0` and fixed-size source batches, batch
+k of each input partition is epoch k + 1, so the outputs are the same with any worker count.
+A key whose next event comes days later so never waits for it (or for the end of input).
 
 Live flows order by the stream's watermark instead (`Watermarked`): each key's items are held
 until every input partition has been read past their event time (less the allowed lateness),
@@ -15,6 +17,7 @@ applied as it happened, and the result matches a replay of the same events.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
 import uuid
@@ -47,13 +50,21 @@ class Timer(Generic[S, X, W]):
     Live flows fire it on the stream's watermark (`EventClock`): the event time every input
     partition has reached. A flow catching up on a backlog (or resuming from a snapshot)
     so never fires a timer before the events that precede it were read, and one event dated
-    in the future moves nobody's clock. Strict (replay) flows fire it only at the end of
-    input, with `now_ms=None`, so that their outputs never depend on how fast the replay ran.
+    in the future moves nobody's clock. Replays fire it when a new epoch reaches the worker
+    (after a strict step's sweep), at the earliest event time the epochs before it brought:
+    whatever a partition holds after them is no earlier (in a recording of ordered
+    partitions), and one event dated years ahead fires nothing, so a replay's outputs never
+    depend on how fast it ran. At the end of their input strict steps fire it with
+    `now_ms=None`.
     """
 
     due: Callable[[S], int | None]
     fire: Callable[[S, int | None], tuple[S, list[W]]]
     event_time: Callable[[X], int]
+    idle: bool = False
+    """Live: `due` measures idleness, so it counts from when the key's events came (in stream
+    time), not from when they happened: a session read days behind the watermark is not idle
+    the moment it is applied. (A deadline, such as a reward window, counts from the event.)"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +104,78 @@ RECHECK_MS = 50
 """How often a key with held items asks again while some partition is behind."""
 
 
-# Highest epoch each ordered step of each built flow has seen on each worker thread. Keyed by
-# a per-build token, not the step id: a later flow in the same process (tests, benchmarks)
-# starts again at epoch 1 and must not inherit an earlier run's epochs.
-_HIGHEST_EPOCH: dict[tuple[str, int], int] = {}
+class _StrictWorker:
+    """What one build's replay step shares on one worker thread: the highest epoch seen, the
+    keys holding items (strict steps), the earliest event time each epoch brought (the
+    timers' clock), and the keys' timers (a heap of (due, sequence, key))."""
+
+    __slots__ = ("earliest", "ended", "highest", "holding", "pushed", "timers")
+
+    def __init__(self) -> None:
+        self.highest = 0
+        self.holding: dict[int, _EpochSorted[Any, Any, Any]] = {}
+        self.earliest: dict[int, int] = {}
+        self.timers: list[tuple[int, int, _EpochSorted[Any, Any, Any]]] = []
+        self.pushed = 0
+        self.ended = False
+
+    def saw(self, epoch: int, event_ms: int) -> None:
+        if event_ms < self.earliest.get(epoch, event_ms + 1):
+            self.earliest[epoch] = event_ms
+
+    def sweep(self, below: int | None) -> list[Any]:
+        """Release every held epoch before `below` (all: None), key after key in the order of
+        their earliest item."""
+        ready = []
+        for logic in self.holding.values():
+            first = logic.first_held(below)
+            if first is not None:
+                ready.append((first, logic))
+        ready.sort(key=lambda pair: pair[0])
+        out: list[Any] = []
+        for _, logic in ready:
+            out.extend(logic.release_strict(below))
+        return out
+
+    def advance(self, top: int) -> list[Any]:
+        """Epoch `top` has come: fire the timers due by the earliest event time the epochs
+        before it brought."""
+        times = [at for epoch, at in self.earliest.items() if epoch < top]
+        for epoch in [e for e in self.earliest if e < top]:
+            del self.earliest[epoch]
+        return self.fire(min(times)) if times else []
+
+    def schedule(self, logic: _EpochSorted[Any, Any, Any], due: int) -> None:
+        """Look at `logic`'s timer at `due` (an earlier look already queued stands)."""
+        if logic.queued_due is not None and logic.queued_due <= due:
+            return
+        logic.queued_due = due
+        self.pushed += 1
+        heapq.heappush(self.timers, (due, self.pushed, logic))
+
+    def fire(self, now_ms: int) -> list[Any]:
+        out: list[Any] = []
+        while self.timers and self.timers[0][0] <= now_ms:
+            due, _, logic = heapq.heappop(self.timers)
+            if logic.queued_due != due:
+                continue  # a later look replaced this one
+            logic.queued_due = None
+            out.extend(logic.fire_strict(now_ms))
+        return out
+
+
+# What each replay step of each built flow shares on each worker thread. Keyed by a per-build
+# token, not the step id: a later flow in the same process (tests, benchmarks) starts again at
+# epoch 1 and must not inherit an earlier run's epochs or keys.
+_WORKERS: dict[tuple[str, int], _StrictWorker] = {}
+
+
+def _strict_worker(epoch_key: str) -> _StrictWorker:
+    where = (epoch_key, threading.get_ident())
+    worker = _WORKERS.get(where)
+    if worker is None:
+        worker = _WORKERS[where] = _StrictWorker()
+    return worker
 
 
 class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
@@ -106,7 +185,6 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         step: Step,
         sort_key: Callable[[X], Any],
         resume: tuple[S | None, dict[int, list[X]]] | None,
-        flush_after: timedelta | None,
         strict: bool,
         timer: Timer[S, X, W] | None = None,
         watermarked: Watermarked[X] | None = None,
@@ -121,14 +199,58 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         self.timer = timer
         self.step = step
         self.sort_key = sort_key
-        self.flush_after = flush_after
         self.watermarked = watermarked
         self.state, self.buffer = resume if resume is not None else (None, {})
         # Live: when each held epoch's items arrived (monotonic s); restored ones count from now.
         self.held_since: dict[int, float] = dict.fromkeys(self.buffer, time.monotonic())
+        self.queued_due: int | None = None
+        # Live: how far behind the watermark the key's last applied events were (ms).
+        self.lateness = 0
+        self.worker = _strict_worker(epoch_key) if watermarked is None else None
+        if self.worker is not None:
+            if self.buffer:
+                self.worker.holding[id(self)] = self
+            self._schedule()
 
-    def _highest(self) -> int:
-        return _HIGHEST_EPOCH.get((self.epoch_key, threading.get_ident()), 0)
+    def first_held(self, below: int | None) -> Any:
+        """The sort key of the earliest item held in epochs before `below` (None: none)."""
+        keys = [
+            self.sort_key(item)
+            for epoch, items in self.buffer.items()
+            if below is None or epoch < below
+            for item in items
+        ]
+        return min(keys, default=None)
+
+    def release_strict(self, below: int | None) -> list[W]:
+        """A sweep's part for this key: its epochs before `below`, in order."""
+        assert self.worker is not None
+        out, _ = self._release(below)
+        if not self.buffer:
+            self.worker.holding.pop(id(self), None)
+        self._schedule()
+        return out
+
+    def fire_strict(self, now_ms: int) -> list[W]:
+        """The timer, at a sweep's event time, if it is due."""
+        if self.timer is None or self.state is None:
+            return []
+        due = self.timer.due(self.state)
+        if due is None or due > now_ms:
+            self._schedule()
+            return []
+        self.state, fired = self.timer.fire(self.state, now_ms)
+        self._schedule(after=now_ms)
+        return fired
+
+    def _schedule(self, after: int | None = None) -> None:
+        """Queue the next look at this key's timer (strict steps; never at or before `after`,
+        so a timer that could not act now is looked at again at the next sweep)."""
+        if self.worker is None or self.timer is None or self.state is None:
+            return
+        due = self.timer.due(self.state)
+        if due is not None:
+            self.worker.schedule(self, due if after is None else max(due, after + 1))
 
     def _release(self, below: int | None) -> tuple[list[W], bool]:
         out: list[W] = []
@@ -170,6 +292,9 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
                         self.held_since.pop(epoch, None)
         if marks.holds is not None:
             marks.holds.hold(id(self), self._earliest_held(marks))
+        if ready and watermark is not None:
+            newest = max(marks.event_time(item) for item in ready)
+            self.lateness = max(0, watermark - newest)
         out: list[W] = []
         for item in sorted(ready, key=self.sort_key):
             self.state, emitted = self.step(self.state, item)
@@ -198,45 +323,74 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
             out = self._release_watermarked(self.watermarked, final=False)
             out.extend(self._fire_timer(self.watermarked))
             return out, self._keep()
-        where = (self.epoch_key, threading.get_ident())
-        if top > _HIGHEST_EPOCH.get(where, 0):
-            _HIGHEST_EPOCH[where] = top
-        return self._release(below=self._highest() if self.strict else None)
+        worker = self.worker
+        assert worker is not None
+        if self.timer is not None:
+            for value in values:
+                worker.saw(value.epoch, self.timer.event_time(value))  # type: ignore[attr-defined]
+        out: list[W] = []
+        if self.strict:
+            worker.holding[id(self)] = self
+        else:
+            out, _ = self._release(below=None)
+            self._schedule()
+        if top > worker.highest:
+            worker.highest = top
+            if self.strict:
+                out = worker.sweep(below=top)
+            out.extend(worker.advance(top))
+        return out, self._keep()
 
     def _fire_timer(self, marks: Watermarked[X]) -> list[W]:
         if self.timer is None or self.state is None:
             return []
         watermark = marks.threshold()
-        due = self.timer.due(self.state)
+        due = self._live_due()
         if watermark is None or due is None or due > watermark:
             return []
         self.state, fired = self.timer.fire(self.state, watermark)
         return fired
+
+    def _live_due(self) -> int | None:
+        """The timer's due time; an idleness timer's later by how late the key's last events
+        came (see `Timer.idle`)."""
+        assert self.timer is not None and self.state is not None
+        due = self.timer.due(self.state)
+        if due is None or not self.timer.idle:
+            return due
+        return due + self.lateness
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
         if self.watermarked is not None:
             out = self._release_watermarked(self.watermarked, final=False)
             out.extend(self._fire_timer(self.watermarked))
             return out, self._keep()
-        return self._release(below=self._highest())
+        return [], self._keep()
 
     def on_eof(self) -> tuple[Iterable[W], bool]:
         if self.watermarked is not None:
             # A live flow stopped at the end of its topics (`--no-tail`): what it holds is
             # applied; pending decisions stay open for the next run.
             return self._release_watermarked(self.watermarked, final=True), self._keep()
-        out, keep = self._release(below=None)
+        worker = self.worker
+        assert worker is not None
+        if not self.strict:
+            return self._release(below=None)
+        out = []
+        if not worker.ended:
+            # The first key to hear of the end releases what every key holds, in order.
+            worker.ended = True
+            out = worker.sweep(below=None)
+            worker.timers.clear()  # from here on each key's timer fires at its own end
         # A replay's input has ended for good: every pending decision closes.
-        if self.timer is not None and self.strict and self.state is not None:
+        if self.timer is not None and self.state is not None:
             self.state, fired = self.timer.fire(self.state, None)
             out.extend(fired)
-        return out, keep
+        return out, self._keep()
 
     def notify_at(self) -> datetime | None:
         marks = self.watermarked
         if marks is None:
-            if self.buffer and self.flush_after is not None:
-                return datetime.now(UTC) + self.flush_after
             return None
         ahead: list[int] = []
         wall_ms = marks.clock.wall_ms()
@@ -250,7 +404,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
             ahead.append(wait if running else min(wait, RECHECK_MS))
             ahead.append(marks.max_hold_ms)
         if self.timer is not None and self.state is not None:
-            due = self.timer.due(self.state)
+            due = self._live_due()
             if due is not None:
                 # At the watermark's pace: exact when caught up; while a backlog is read (or
                 # after a restart) soon enough, not days late (too soon just asks again).
@@ -264,7 +418,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
 
 
 def epoch_key_for(step_id: str) -> str:
-    """A key of its own for each build of an ordered step (see `_HIGHEST_EPOCH`)."""
+    """A key of its own for each build of an ordered step (see `_WORKERS`)."""
     return f"{step_id}:{uuid.uuid4().hex}"
 
 
@@ -278,7 +432,6 @@ def ordered_stateful(
     up: KeyedStream[X],
     step: Step,
     sort_key: Callable[[X], Any],
-    flush_after: timedelta | None = None,
     strict: bool = True,
     timer: Timer[Any, X, W] | None = None,
     watermarked: Watermarked[X] | None = None,
@@ -288,14 +441,12 @@ def ordered_stateful(
     """Like `op.stateful_flat_map`, but each key sees its items sorted by `sort_key` per epoch.
 
     Items must have a writable `epoch` attribute. `strict=False` trades the guarantee for
-    latency: each batch is released at once, sorted within itself (live traffic, where
-    arrival order is the truth anyway). `flush_after` releases a closed epoch after that much
-    wall-clock time even if no later item arrives for the key; leave it None where outputs
-    must not depend on timing. `timer` gives each key's state a clock (see `Timer`).
-    `watermarked` (live flows) holds items until the stream's watermark passes them instead,
-    and fires the timer on that watermark (see `Watermarked`). `finish` sees what each
-    release of a key's items emitted (see `Finish`). `crossing` says how items travel to the
-    worker that owns their key (see `Crossing`).
+    latency: each batch is released at once, sorted within itself. `timer` gives each key's
+    state a clock (see `Timer`). `watermarked` (live flows) holds items until the stream's
+    watermark passes them instead, and fires the timer on that watermark (see
+    `Watermarked`). `finish` sees what each release of a key's items emitted (see
+    `Finish`). `crossing` says how items travel to the worker that owns their key (see
+    `Crossing`).
     """
     stamped: Stream[tuple[str, Any]] = op.inspect_debug("epoch", up, _stamp_epoch)
     if crossing is not None:
@@ -310,7 +461,6 @@ def ordered_stateful(
             step,
             sort_key,
             resume,
-            flush_after,
             strict,
             timer,
             watermarked,

@@ -35,7 +35,13 @@ from insession.operators.customer_step import (
 )
 from insession.operators.device_links import is_link_event, record_links
 from insession.operators.event_clock import EventClock, HeldBack
-from insession.operators.identity import DEFAULT_TRUST, IdentityTrust, stitch_identity
+from insession.operators.identity import (
+    DEFAULT_TRUST,
+    IdentityTrust,
+    drop_stale,
+    stale_at,
+    stitch_identity,
+)
 from insession.operators.learning import ArmUpdate
 from insession.operators.personalise import Personaliser
 from insession.operators.products import ProductStore
@@ -48,6 +54,7 @@ from insession.operators.routing import (
     device_key,
     event_time,
     has_device,
+    input_partition,
     pack_routed,
     person_key,
     sort_key,
@@ -128,7 +135,7 @@ def _observations_of(outcome: Outcome) -> tuple[Observation, ...]:
 
 
 def _tick_clock(clock: EventClock, _step: str, item: Routed | FeedItem) -> None:
-    clock.saw((item.order[1], item.order[2]), item.event.event_time)
+    clock.saw(input_partition(item), item.event.event_time)
 
 
 def build_flow(
@@ -205,14 +212,22 @@ def build_flow(
     # Each device's batch is stitched at once, in the epoch it came in, so that its events
     # reach the customer step together with the customer's other events of that epoch (held
     # back a batch, they would be sorted after the customer's later events). Deterministic as
-    # long as one device's events come from one input partition, as in a recording.
+    # long as one device's events come from one input partition, as in a recording. An
+    # unlinked device idle for the idle window leaves memory (`stale_at`).
     stitch = partial(stitch_identity, trust=trust)
+    idle_ms = engine.config.idle_eviction_ms
     stitched = ordered_stateful(
         "stitch",
         by_device,
         stitch,
         sort_key,
         strict=False,
+        timer=Timer(
+            partial(stale_at, idle_ms=idle_ms),
+            partial(drop_stale, idle_ms=idle_ms),
+            event_time,
+            idle=True,
+        ),
         watermarked=at_devices,
         crossing=packed,
     )

@@ -172,6 +172,7 @@ def close_windows(
     assert engine.dormant is not None
     if not engine.dormant.save(state.person, dormant_record(state)):
         return state, out
+    engine.recs.drop_cached(state)
     out.append(Outcome(state.person, EVICTED, now_ms, evicted=True))
     return None, out
 

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 from insession.models.policy import Policy
 from insession.operators.control_group import ControlGroup
-from insession.operators.session import CustomerState, ShownOffer
+from insession.operators.session import (
+    SESSION_OFFERS,
+    CustomerState,
+    ShownOffer,
+    push_bounded,
+)
 from insession.schemas.catalogue import Catalogue, CatalogueOffer
 from insession.schemas.events import Event, Offer
 from insession.schemas.features import Features
@@ -314,5 +319,7 @@ def _emit(
         decided_at=now,
         expires_at=now + catalogue.policy.offer_ttl_s * 1000,
     )
-    session.offers.append(ShownOffer(offer_id, offer.action_id, offer.kind, now))
+    push_bounded(
+        session.offers, ShownOffer(offer_id, offer.action_id, offer.kind, now), SESSION_OFFERS
+    )
     return Decision(made, "offer", rejected)

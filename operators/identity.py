@@ -4,9 +4,12 @@ The state is kept per anonymous (device or cookie) id. Until the device is linke
 events belong to the person `anon:<id>` and are also kept (a bounded, session-long buffer).
 Only an `identity_link` links the device to a customer: the storefront's backend sends it at
 a login, signed when the engine has an identity secret (`schemas.signatures`; the decoder
-dead-letters a link without a valid signature). At the link, the buffered events are sent
-again, now to the customer, marked `replayed` so they update the customer's state without
-triggering decisions twice, and the anonymous person is told to forget its state.
+dead-letters a link without a valid signature). At the link, the buffered events of the
+device's current anonymous session are sent again, now to the customer, marked `replayed` so
+they update the customer's state without triggering decisions twice, and the anonymous person
+is told to forget its state. An anonymous session that ended (`PENDING_GAP_MS` before the link
+or before a later anonymous event) stays the device's own; an unlinked device idle for the
+engine's idle window leaves memory (`stale_at`, the step's timer), as idle people do.
 
 Any other event is a client's word: a customer id it carries that its device is not linked
 to is not believed. By `IdentityTrust.unlinked` the event is handled as the device's, without
@@ -103,7 +106,7 @@ def stitch_identity(
 def _link(state: DeviceState, item: Routed) -> list[Routed]:
     customer = item.event.customer_id or ""
     out: list[Routed] = []
-    if state.customer_id != customer and state.pending:
+    if state.customer_id != customer and _current(state.pending, item.event.event_time):
         out.append(_forget(state.pending[-1], anonymous_person(item.event.anonymous_id or "")))
         for earlier in state.pending:
             out.append(_to(earlier, customer, replayed=True))
@@ -111,6 +114,31 @@ def _link(state: DeviceState, item: Routed) -> list[Routed]:
     state.pending.clear()
     out.append(_to(item, customer))
     return out
+
+
+def _current(pending: list[Routed], now_ms: int) -> bool:
+    """Whether the buffered anonymous session is still going at `now_ms`."""
+    return bool(pending) and now_ms - pending[-1].event.event_time <= PENDING_GAP_MS
+
+
+def stale_at(state: DeviceState, idle_ms: int) -> int | None:
+    """When an unlinked device, idle `idle_ms` (longer than a session: 0 keeps every device),
+    holds nothing a later event needs: its anonymous session ended long ago. A linked device
+    is kept: it routes the device's events to its customer."""
+    if idle_ms <= 0 or state.customer_id is not None or not state.pending:
+        return None
+    return state.pending[-1].event.event_time + max(idle_ms, PENDING_GAP_MS) + 1
+
+
+def drop_stale(
+    state: DeviceState, now_ms: int | None, idle_ms: int
+) -> tuple[DeviceState | None, list[Routed]]:
+    """The stitch step's timer: an idle unlinked device leaves memory (its next event starts
+    it afresh, as it would with the state kept: the session it holds has ended)."""
+    due = stale_at(state, idle_ms)
+    if now_ms is None or due is None or now_ms < due:
+        return state, []
+    return None, []
 
 
 def unlinked_dead_letter(item: Routed, now_ms: int | None = None) -> DeadLetter:

@@ -194,6 +194,14 @@ class Recommender:
                 self._shared.clear()
         return made
 
+    def drop_cached(self, state: CustomerState) -> None:
+        """The person leaves memory: their sessions' cached lists would never be read again."""
+        if not state.item_key:
+            return
+        with self.lock:
+            for number in range(1, state.sessions + 1):
+                self._personal_lists.pop(f"{state.item_key}:{number}", None)
+
     def learn_shared(self, observations: Sequence[Observation]) -> None:
         """What other processes learned (`insession.connectors.item_log`)."""
         with self.lock:

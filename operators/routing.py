@@ -197,3 +197,8 @@ def person_key(item: Routed) -> str:
 
 def event_time(item: Routed) -> int:
     return item.event.event_time
+
+
+def input_partition(item: Routed | FeedItem) -> tuple[str, int]:
+    """The (source, partition) the item was read from: what the flow's clocks keep per."""
+    return item.order[1], item.order[2]

@@ -13,9 +13,8 @@ few kilobytes.
 from __future__ import annotations
 
 import math
-from collections import deque
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from insession.operators.duplicates import RecentIds
 from insession.schemas.events import (
@@ -61,6 +60,17 @@ the policy allows a few per session (`max_offers_per_session`, 3 in the shipped 
 HELP_PAGES = frozenset({"delivery_info", "shipping", "returns", "help", "faq", "contact"})
 
 
+T = TypeVar("T")
+
+
+def push_bounded(items: list[T], item: T, limit: int) -> None:
+    """Append `item`, forgetting the oldest beyond `limit`. Lists, not bounded deques: an
+    empty deque takes 600 bytes, and each person holds three of them."""
+    items.append(item)
+    if len(items) > limit:
+        del items[0]
+
+
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
     """How sessions are cut and how fast sentiment fades."""
@@ -98,7 +108,8 @@ class SessionState:
     last_event_at: int
     events: int = 0
     channels: set[str] = field(default_factory=set)
-    recent_products: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT_PRODUCTS))
+    recent_products: list[str] = field(default_factory=list)
+    """The latest product views, oldest first (`RECENT_PRODUCTS` at most)."""
     product_views: dict[str, int] = field(default_factory=dict)
     category_views: dict[str, int] = field(default_factory=dict)
     price_sum: float = 0.0
@@ -113,7 +124,8 @@ class SessionState:
     cart_removals: int = 0
     checkout_started: bool = False
     purchased: bool = False
-    offers: deque[ShownOffer] = field(default_factory=lambda: deque(maxlen=SESSION_OFFERS))
+    offers: list[ShownOffer] = field(default_factory=list)
+    """Offers made in the session, oldest first (`SESSION_OFFERS` at most)."""
 
     @property
     def cart_value(self) -> float:
@@ -137,7 +149,8 @@ class CustomerState:
     sentiment_at: int = 0
     orders: int = 0
     lifetime_value: float = 0.0
-    owned: deque[str] = field(default_factory=lambda: deque(maxlen=OWNED_PRODUCTS))
+    owned: list[str] = field(default_factory=list)
+    """Products bought, oldest first (`OWNED_PRODUCTS` at most)."""
     purchased_categories: dict[str, int] = field(default_factory=dict)
     last_purchase_at: int | None = None
     session: SessionState | None = None
@@ -253,7 +266,7 @@ def apply_event(state: CustomerState, event: Event, config: SessionConfig) -> bo
     session.channels.add(event.channel)
 
     if isinstance(event, ProductView):
-        session.recent_products.append(event.product_id)
+        push_bounded(session.recent_products, event.product_id, RECENT_PRODUCTS)
         _view_product(session, event.product_id)
         _view_category(session, event.category)
         if event.price is not None:
@@ -298,7 +311,7 @@ def _apply_purchase(state: CustomerState, session: SessionState, event: Purchase
     state.lifetime_value += total
     for line in event.lines:
         if line.product_id not in state.owned:
-            state.owned.append(line.product_id)
+            push_bounded(state.owned, line.product_id, OWNED_PRODUCTS)
         session.cart.pop(line.product_id, None)
         if line.category:
             count_bounded(state.purchased_categories, line.category, CATEGORIES)

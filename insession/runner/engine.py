@@ -9,6 +9,7 @@ import time
 from functools import partial
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 from insession.connectors.dormant_store import RedisDormantStore
 from insession.connectors.item_log import ItemLog
@@ -23,6 +24,7 @@ from insession.connectors.redis_mirror import MirrorLayout, RedisMirrorSink
 from insession.models.policy import build_policy
 from insession.operators.control_group import ControlGroup
 from insession.operators.customer_step import Outcome
+from insession.operators.dormant import DormantStore, MemoryDormantStore
 from insession.operators.identity import IdentityTrust
 from insession.operators.learning import ModelHub
 from insession.operators.personalise import EngineConfig, Personaliser
@@ -53,16 +55,17 @@ def load_engine(
     *,
     redis_model: bool = False,
     model_namespace: str = LIVE_MODEL,
-    dormant: bool = False,
+    dormant: Literal["redis", "memory"] | None = None,
 ) -> Personaliser:
     """The decision engine the settings describe: catalogue, policy, session gap.
 
     The model is restored from `settings.model_snapshot` when that file exists, and with
     `redis_model` it is shared through Redis with the other processes of the same model
     namespace (live runs share `live`; each replay has one of its own): what they published
-    is loaded at once, and newer arms every `model_sync_s` from then on. With `dormant`
-    (live runs mirroring to Redis), people idle for `idle_eviction_s` leave memory for Redis
-    (`connectors.dormant_store`) and come back from it.
+    is loaded at once, and newer arms every `model_sync_s` from then on. With `dormant`,
+    people idle for `idle_eviction_s` leave the flow's state for a compact record and come
+    back from it: in Redis (`connectors.dormant_store`; live runs mirroring to Redis) or in
+    this process (replays).
     """
     catalogue = default_catalogue(settings)
     policy = build_policy(
@@ -93,14 +96,18 @@ def load_engine(
             idle_eviction_ms=settings.idle_eviction_s * 1000,
         ),
         hub=hub,
-        dormant=RedisDormantStore(
-            flow_client(settings.redis_url),
-            settings.redis_prefix,
-            key_secret=settings.key_secret,
-        )
-        if dormant
-        else None,
+        dormant=_dormant_store(settings, dormant),
     )
+
+
+def _dormant_store(
+    settings: Settings, where: Literal["redis", "memory"] | None
+) -> DormantStore | None:
+    if where == "redis":
+        return RedisDormantStore(
+            flow_client(settings.redis_url), settings.redis_prefix, key_secret=settings.key_secret
+        )
+    return MemoryDormantStore() if where == "memory" else None
 
 
 def save_model(settings: Settings, engine: Personaliser) -> Path | None:

@@ -94,7 +94,7 @@ def kafka_flow(
     process's place among several (it names what it writes to the shared item log);
     `one_worker`: the only worker of the flow (see `build_flow`).
     """
-    engine = load_engine(settings, redis_model=mirror, dormant=mirror)
+    engine = load_engine(settings, redis_model=mirror, dormant="redis" if mirror else None)
     tap = (
         MetricsTap(metrics, engine.model, engine.config.session.gap_ms)
         if metrics is not None

@@ -78,7 +78,9 @@ def replay_flow(
     As one process of a cluster, it leaves its part files and statistics in `out_dir` for
     `replay_cluster` to join, and returns None.
     """
-    engine = load_engine(settings, redis_model=mirror, model_namespace=_replay_namespace())
+    engine = load_engine(
+        settings, redis_model=mirror, model_namespace=_replay_namespace(), dormant="memory"
+    )
     offers = JsonLinesSink(out_dir / "offers.jsonl")
     dead_letters = JsonLinesSink(out_dir / "dead-letters.jsonl")
     stats = ReplayStats()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from insession.flows.ordering import Watermarked, _EpochSorted, epoch_key_for
+import pytest
+from bytewax.operators import StatefulBatchLogic
+from insession.flows.ordering import Timer, Watermarked, _EpochSorted, epoch_key_for
 from insession.operators.event_clock import EventClock
 
 
@@ -20,7 +22,7 @@ def _collect(state: list[int] | None, item: Item) -> tuple[list[int], list[int]]
 
 
 def _logic(run: str) -> _EpochSorted:
-    return _EpochSorted(run, _collect, lambda item: item.key, None, None, strict=True)
+    return _EpochSorted(run, _collect, lambda item: item.key, None, strict=True)
 
 
 def test_an_epoch_is_held_until_a_later_one_arrives_then_released_sorted() -> None:
@@ -33,6 +35,64 @@ def test_an_epoch_is_held_until_a_later_one_arrives_then_released_sorted() -> No
     assert list(out) == [1, 2, 3]
     out, _ = logic.on_eof()
     assert list(out) == [9]
+
+
+def test_a_later_epoch_releases_every_key_held_before_it_in_the_order_of_their_items() -> None:
+    """A key whose next item comes days later does not wait for it: the first key to see a
+    new epoch releases every key's earlier epochs, key after key by their earliest item."""
+    run = epoch_key_for("customer")
+    quiet, busy, late = _logic(run), _logic(run), _logic(run)
+    assert list(quiet.on_batch([Item(5, 1)])[0]) == []
+    assert list(busy.on_batch([Item(2, 1), Item(7, 1)])[0]) == []
+    out, _ = late.on_batch([Item(1, 2)])
+    assert list(out) == [2, 7, 5], "busy's earliest item (2) comes before quiet's (5)"
+    assert quiet.buffer == {} and busy.buffer == {}
+    out, _ = quiet.on_eof()
+    assert list(out) == [1], "the end of input releases what any key holds"
+    assert list(late.on_eof()[0]) == []
+
+
+@dataclass
+class Stamped:
+    key: int
+    at_ms: int
+    epoch: int
+
+
+def _count_state(state: int | None, item: Stamped) -> tuple[int, list[str]]:
+    return item.at_ms, [f"item {item.key}"]
+
+
+def _idle_timer(idle_ms: int, *, idle: bool = True) -> Timer:
+    """Fires once the key has been idle `idle_ms`: the key leaves (state None)."""
+    return Timer(
+        due=lambda last: last + idle_ms,
+        fire=lambda last, now: (None, [f"left at {now}"]),
+        event_time=lambda item: item.at_ms,
+        idle=idle,
+    )
+
+
+def test_a_replay_fires_timers_at_the_earliest_event_time_of_each_sweep() -> None:
+    run = epoch_key_for("customer")
+
+    def logic() -> _EpochSorted:
+        return _EpochSorted(
+            run, _count_state, lambda i: (i.at_ms, i.key), None, True, _idle_timer(1_000)
+        )
+
+    idle, other, far = logic(), logic(), logic()
+    idle.on_batch([Stamped(1, 100, 1)])
+    assert list(other.on_batch([Stamped(2, 900, 2)])[0]) == ["item 1"]
+    # Epoch 2 holds an item dated 900 and one dated years ahead: the sweep's time is 900.
+    far.on_batch([Stamped(3, 10**12, 2)])
+    out, _ = other.on_batch([Stamped(4, 1_200, 3)])
+    assert list(out) == ["item 2", "item 3"], "not idle at 900: nothing fires"
+    assert idle.state == 100
+    out, _ = far.on_batch([Stamped(5, 1_300, 4)])
+    assert list(out) == ["item 4", "left at 1200"], "idle since 100, at 1200 the key leaves"
+    assert idle.state is None
+    assert idle.on_eof()[1] == StatefulBatchLogic.DISCARD
 
 
 def test_a_new_flow_does_not_inherit_an_earlier_runs_epochs() -> None:
@@ -65,7 +125,7 @@ class _Wall:
 def _watermarked(clock: EventClock, max_hold_ms: int = 60_000) -> _EpochSorted:
     marks = Watermarked(clock, lambda item: item.at_ms, max_hold_ms)
     return _EpochSorted(
-        "live", _collect_timed, lambda i: (i.at_ms, i.key), None, None, False, None, marks
+        "live", _collect_timed, lambda i: (i.at_ms, i.key), None, False, None, marks
     )
 
 
@@ -147,3 +207,28 @@ def test_the_end_of_input_applies_everything_held() -> None:
     logic.on_batch([Timed(2, 99_000), Timed(1, 98_000)])
     out, _ = logic.on_eof()
     assert list(out) == [1, 2]
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_live_idleness_timer_counts_from_when_late_events_came(idle: bool) -> None:
+    """A session read 10 s behind the stream is not idle the moment it is applied; a
+    deadline counts from the event all the same."""
+    clock = EventClock(wall=_Wall(100.0))
+    clock.position(("clicks", 0), caught_up=True)
+    marks = Watermarked(clock, lambda item: item.at_ms, 60_000)
+    logic = _EpochSorted(
+        "live-late", _count_state, lambda i: (i.at_ms, i.key), None, False,
+        _idle_timer(5_000, idle=idle), marks,
+    )  # fmt: skip
+    clock.saw(("clicks", 0), 11_000)
+    out, _ = logic.on_batch([Stamped(1, 1_000, 1)])  # 10 s late: applied at once
+    if not idle:
+        assert list(out) == ["item 1", "left at 11000"], "a deadline 4 s before it came"
+        return
+    assert list(out) == ["item 1"]
+    clock.saw(("clicks", 0), 15_000)
+    time.sleep(0.003)
+    assert list(logic.on_notify()[0]) == [], "idle 14 s by event time, 4 s since it came"
+    clock.saw(("clicks", 0), 16_000)
+    time.sleep(0.003)
+    assert list(logic.on_notify()[0]) == ["left at 16000"]

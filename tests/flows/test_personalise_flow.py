@@ -3,6 +3,7 @@ identity and erasure, without Kafka."""
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from pathlib import Path
 
@@ -173,6 +174,27 @@ def test_two_processes_make_the_same_offers_as_one_over_input_split_by_its_kafka
     assert one.offers > 300
     assert one.offers_path.read_bytes() == two.offers_path.read_bytes()
     assert one.stats.devices_stitched == two.stats.devices_stitched > 20
+
+
+def test_a_replay_lets_idle_people_go_and_makes_the_offers_it_makes_keeping_them(
+    tmp_path: Path,
+) -> None:
+    """A simulated month where most people visit once: with a two-day idle window most of
+    them have left memory by the end, and the offers (recommendations on) are byte for
+    byte those of the same replay keeping everyone. (A replay's clock moves a batch at a
+    time: batches of 100 events are hours of this month, not days.)"""
+    config = SimulationConfig(customers=300, sessions_per_customer=1.3, days=28.0, seed=6)
+    path = tmp_path / "month.jsonl"
+    write_recording(path, [item for item in simulate(config) if isinstance(item, Event)])
+    keeping = Settings(policy="baseline", idle_eviction_s=0, input_batch=100)
+    evicting = dataclasses.replace(keeping, idle_eviction_s=2 * 24 * 3600)
+    kept = replay_flow([path], tmp_path / "kept", keeping)
+    left = replay_flow([path], tmp_path / "left", evicting)
+    assert kept is not None and left is not None and kept.offers > 1_000
+    held = kept.stats.people_in_memory  # all but the erased and the stitched devices
+    assert held > 200
+    assert left.stats.people_in_memory < 0.25 * held, (left.stats.people_in_memory, held)
+    assert left.offers_path.read_bytes() == kept.offers_path.read_bytes()
 
 
 @pytest.mark.data

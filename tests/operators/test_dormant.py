@@ -57,8 +57,8 @@ def _run(
     counts = {"evicted": 0, "revived": 0, "most_out": 0}
     for n, event in enumerate(events):
         for routed in loop.route(Routed(event, (event.event_time, "t", 0, n))):
-            if store is not None and routed.person not in loop.people:
-                counts["revived"] += store.load(routed.person) is not None
+            if isinstance(store, MemoryDormantStore) and routed.person not in loop.people:
+                counts["revived"] += routed.person in store.records
             # The flow's finish hook: the shelf after the person's events (here, each).
             outcomes = loop.step(routed)
             outcomes = shelve(engine, loop.people.get(routed.person), outcomes)

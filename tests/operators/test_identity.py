@@ -5,7 +5,14 @@ from __future__ import annotations
 import base64
 
 import pytest
-from insession.operators.identity import DEAD_LETTER, PENDING_GAP_MS, IdentityTrust, stitch_identity
+from insession.operators.identity import (
+    DEAD_LETTER,
+    PENDING_GAP_MS,
+    IdentityTrust,
+    drop_stale,
+    stale_at,
+    stitch_identity,
+)
 from insession.operators.routing import Routed
 from insession.schemas.codec import decode
 from insession.schemas.events import DeadLetter, ErasureRequest, IdentityLink, ProductView
@@ -25,10 +32,11 @@ def _view(n: int, *, customer: str | None = None, at: int | None = None) -> Rout
     return Routed(event, (event.event_time, "test", 0, n))
 
 
-def _login(n: int) -> Routed:
+def _login(n: int, at: int | None = None) -> Routed:
     event = IdentityLink(
-        event_id=f"l{n}", event_time=T0 + n, channel="web", anonymous_id="dev-1", customer_id="c-7"
-    )
+        event_id=f"l{n}", event_time=at or T0 + n, channel="web", anonymous_id="dev-1",
+        customer_id="c-7",
+    )  # fmt: skip
     return Routed(event, (event.event_time, "test", 0, n))
 
 
@@ -62,6 +70,31 @@ def test_an_old_anonymous_session_is_not_stitched() -> None:
     state, _ = stitch_identity(state, _view(2, at=T0 + PENDING_GAP_MS + 1))
     _, out = stitch_identity(state, _login(3))
     assert [r.event.event_id for r in out if r.replayed] == ["v2"]
+
+
+def test_a_login_after_the_anonymous_session_ended_stitches_nothing() -> None:
+    """The ended session stays the device's (as it would after another anonymous event)."""
+    state, _ = stitch_identity(None, _view(1, at=T0))
+    _, out = stitch_identity(state, _login(2, at=T0 + PENDING_GAP_MS + 1))
+    assert [(r.person, r.event.event_id, r.replayed, r.forget) for r in out] == [
+        ("c-7", "l2", False, False)
+    ]
+
+
+def test_an_idle_unlinked_device_leaves_memory_and_a_linked_one_stays() -> None:
+    idle = 3 * 24 * 3600 * 1000
+    state, _ = stitch_identity(None, _view(1, at=T0))
+    due = stale_at(state, idle)
+    assert due == T0 + idle + 1
+    assert stale_at(state, 0) is None, "0 keeps every device"
+    assert drop_stale(state, due - 1, idle) == (state, [])
+    assert drop_stale(state, None, idle) == (state, []), "the end of a replay drops nobody"
+    assert drop_stale(state, due, idle) == (None, [])
+    # Gone or kept, the device's next event is handled the same way.
+    later = _view(2, at=due + 5)
+    assert stitch_identity(None, later)[1] == stitch_identity(state, later)[1]
+    linked, _ = stitch_identity(None, _login(3))
+    assert stale_at(linked, idle) is None
 
 
 def _claim(n: int, customer: str, device: str = "dev-1") -> Routed:

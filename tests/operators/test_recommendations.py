@@ -5,13 +5,17 @@ from __future__ import annotations
 import tomllib
 
 import pytest
-from insession.operators.customer_step import apply_routed
+from insession.models.policy import GreedyPolicy
+from insession.models.scorer import BaselineScorer
+from insession.operators.customer_step import apply_routed, close_windows
+from insession.operators.dormant import MemoryDormantStore, revive
 from insession.operators.personalise import EngineConfig, Handled, Personaliser
 from insession.operators.recommendations import RecsConfig
 from insession.operators.routing import Routed
-from insession.schemas.catalogue import CatalogueError, parse_catalogue
+from insession.schemas.catalogue import CatalogueError, load_catalogue, parse_catalogue
 from insession.schemas.events import Consent, ErasureRequest, ProductUpdate, ProductView
 
+from insession.simulator import DAY_MS
 from tests.operators.scenario import CATALOGUE, Shopper
 
 BOOTS = [("boots-12", 150.0), ("boots-7", 99.0), ("boots-lux", 400.0), ("boots-3", 120.0)]
@@ -195,3 +199,24 @@ def test_a_revoke_replaces_the_personal_shelf_with_a_contextual_one() -> None:
     assert {r.seed for r in revoke.shelf} <= {"boots-12", None}
     assert all(r.strategy != "recently_viewed" for r in revoke.shelf)
     assert she.state.shelf_top == ()
+
+
+def test_a_person_leaving_memory_takes_their_cached_lists_along() -> None:
+    """Lists cached for a shopper's sessions would never be read again once she is dormant."""
+    engine = Personaliser(
+        load_catalogue(CATALOGUE),
+        GreedyPolicy(BaselineScorer()),
+        EngineConfig(idle_eviction_ms=DAY_MS),
+        dormant=MemoryDormantStore(),
+    )
+    _browsers(engine)
+    she, he = Shopper(engine=engine), Shopper(customer_id="c-2", engine=engine)
+    for shopper in (she, he):
+        shopper.consent()
+        shopper.view("boots-12", price=150.0, category="shoes.boots")
+    cached = len(engine.recs._personal_lists)
+    assert cached >= 2
+    kept, _ = close_windows(engine, she.state, she.now + 2 * DAY_MS)
+    assert kept is None, "idle for two days: she left memory"
+    assert len(engine.recs._personal_lists) == cached - 1
+    assert revive(engine.dormant.load("c-1")).sessions == she.state.sessions
