@@ -104,7 +104,7 @@ RECHECK_MS = 50
 """How often a key with held items asks again while some partition is behind."""
 
 
-class _StrictWorker:
+class _ReplayWorker:
     """What one build's replay step shares on one worker thread: the highest epoch seen, the
     keys holding items (strict steps), the earliest event time each epoch brought (the
     timers' clock), and the keys' timers (a heap of (due, sequence, key))."""
@@ -140,9 +140,7 @@ class _StrictWorker:
     def advance(self, top: int) -> list[Any]:
         """Epoch `top` has come: fire the timers due by the earliest event time the epochs
         before it brought."""
-        times = [at for epoch, at in self.earliest.items() if epoch < top]
-        for epoch in [e for e in self.earliest if e < top]:
-            del self.earliest[epoch]
+        times = [self.earliest.pop(epoch) for epoch in list(self.earliest) if epoch < top]
         return self.fire(min(times)) if times else []
 
     def schedule(self, logic: _EpochSorted[Any, Any, Any], due: int) -> None:
@@ -167,14 +165,14 @@ class _StrictWorker:
 # What each replay step of each built flow shares on each worker thread. Keyed by a per-build
 # token, not the step id: a later flow in the same process (tests, benchmarks) starts again at
 # epoch 1 and must not inherit an earlier run's epochs or keys.
-_WORKERS: dict[tuple[str, int], _StrictWorker] = {}
+_WORKERS: dict[tuple[str, int], _ReplayWorker] = {}
 
 
-def _strict_worker(epoch_key: str) -> _StrictWorker:
+def _replay_worker(epoch_key: str) -> _ReplayWorker:
     where = (epoch_key, threading.get_ident())
     worker = _WORKERS.get(where)
     if worker is None:
-        worker = _WORKERS[where] = _StrictWorker()
+        worker = _WORKERS[where] = _ReplayWorker()
     return worker
 
 
@@ -193,7 +191,6 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
     ) -> None:
         keep_thread_state()
         self.unpack = unpack
-        self.epoch_key = epoch_key
         self.finish = finish
         self.strict = strict
         self.timer = timer
@@ -206,7 +203,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         self.queued_due: int | None = None
         # Live: how far behind the watermark the key's last applied events were (ms).
         self.lateness = 0
-        self.worker = _strict_worker(epoch_key) if watermarked is None else None
+        self.worker = _replay_worker(epoch_key) if watermarked is None else None
         if self.worker is not None:
             if self.buffer:
                 self.worker.holding[id(self)] = self
@@ -292,7 +289,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
                         self.held_since.pop(epoch, None)
         if marks.holds is not None:
             marks.holds.hold(id(self), self._earliest_held(marks))
-        if ready and watermark is not None:
+        if ready and watermark is not None and self.timer is not None and self.timer.idle:
             newest = max(marks.event_time(item) for item in ready)
             self.lateness = max(0, watermark - newest)
         out: list[W] = []

@@ -181,9 +181,9 @@ class Recommender:
         """Take back every session of the person the knowledge may still hold: an erasure
         (every cached list goes stale too), or a device whose history now belongs to a
         customer (`erasure` False: the same person's, learned again as the customer's)."""
-        if not state.item_key:
+        tokens = session_tokens(state)
+        if not tokens:
             return ()
-        tokens = [f"{state.item_key}:{number}" for number in range(1, state.sessions + 1)]
         made = tuple(Observation(token, "", 0, FORGET) for token in tokens)
         with self.lock:
             self.knowledge.learn(made)
@@ -196,11 +196,9 @@ class Recommender:
 
     def drop_cached(self, state: CustomerState) -> None:
         """The person leaves memory: their sessions' cached lists would never be read again."""
-        if not state.item_key:
-            return
         with self.lock:
-            for number in range(1, state.sessions + 1):
-                self._personal_lists.pop(f"{state.item_key}:{number}", None)
+            for token in session_tokens(state):
+                self._personal_lists.pop(token, None)
 
     def learn_shared(self, observations: Sequence[Observation]) -> None:
         """What other processes learned (`insession.connectors.item_log`)."""
@@ -535,3 +533,10 @@ def session_token(state: CustomerState) -> str:
         state.item_key = secrets.token_hex(8)
     number = state.session.number if state.session is not None else 0
     return f"{state.item_key}:{number}"
+
+
+def session_tokens(state: CustomerState) -> list[str]:
+    """The tokens of every session the person has had (none before a key was drawn)."""
+    if not state.item_key:
+        return []
+    return [f"{state.item_key}:{number}" for number in range(1, state.sessions + 1)]
