@@ -73,6 +73,7 @@ def kafka_rates(lines: list[bytes], args: argparse.Namespace) -> None:
     from confluent_kafka import Producer
 
     from insession.connectors.kafka_admin import create_topics, delete_topics
+    from insession.connectors.redis_client import delete_prefixed
     from insession.settings import Settings
 
     base = Settings.load()
@@ -126,6 +127,7 @@ def kafka_rates(lines: list[bytes], args: argparse.Namespace) -> None:
     finally:
         for settings in made:
             delete_topics(base.bootstrap_servers, settings.topics.values())
+            delete_prefixed(settings.redis_url, settings.redis_prefix)
 
 
 def main() -> None:

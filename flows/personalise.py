@@ -7,6 +7,7 @@
                           -> stitch identity, ordered per device --+
                     +-> (customer-only events, erasures) ----------+-> customer step,
                                                                      ordered per person
+                         (live, with Redis: dormant records read first, a batch at a time)
                          -> offers, Redis mirror, outcomes
                          -> closed decisions, keyed by offer -> learn -> model store
 
@@ -34,6 +35,7 @@ from insession.operators.customer_step import (
     shelve,
 )
 from insession.operators.device_links import is_link_event, record_links
+from insession.operators.dormant import PrefetchingStore
 from insession.operators.event_clock import EventClock, HeldBack
 from insession.operators.identity import (
     DEFAULT_TRUST,
@@ -132,6 +134,11 @@ def _offer_messages(outcome: Outcome) -> list[Offer | OfferWithdrawal]:
 
 def _observations_of(outcome: Outcome) -> tuple[Observation, ...]:
     return outcome.observations
+
+
+def _prefetch(store: PrefetchingStore, items: list[Routed]) -> list[Routed]:
+    store.prefetch(item.person for item in items)
+    return items
 
 
 def _tick_clock(clock: EventClock, _step: str, item: Routed | FeedItem) -> None:
@@ -239,6 +246,9 @@ def build_flow(
     customer_only = op.map("to_customer", routed.falses, to_customer)
     people = op.merge("people", stitch_out.trues, customer_only)
 
+    if isinstance(engine.dormant, PrefetchingStore):
+        # Live with Redis: the records of a batch's people not in memory, in one round trip.
+        people = op.flat_map_batch("prefetch", people, partial(_prefetch, engine.dormant))
     by_person = op.key_on("by_person", people, person_key)
     windows = Timer(partial(next_window_end, engine), partial(close_windows, engine), event_time)
     # Each person's shelf is computed once per release of their events, after the last

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import sys
 import zlib
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 import orjson
@@ -45,6 +46,81 @@ class DormantStore(Protocol):
     def delete(self, person: str) -> bool: ...
 
 
+class BatchDormantStore(DormantStore, Protocol):
+    """A dormant store that reads many records in one round trip (`load_many`: a record or
+    None per person, or None for all when the store cannot say now)."""
+
+    def load_many(self, persons: list[str]) -> list[bytes | None] | None: ...
+
+
+PREFETCH_KEEP = 20_000
+"""Prefetched records kept at most; the oldest go first (their person is read again, alone)."""
+
+
+class PrefetchingStore:
+    """A dormant store read a batch at a time: `prefetch` reads, in one round trip, the records
+    of every person of a batch who is not in memory, and `load` then answers from them.
+
+    A live flow meets most people for the first time (or back after days), so without this
+    every first event of a person waits for its own read on the flow's thread. A prefetched
+    record is never stale: every write of a person's record (their eviction, their erasure)
+    goes through this object, in the process that holds the person, and drops what was
+    prefetched of them. It knows who is in memory from its own calls: `load` is asked when a
+    person comes into memory, `save` and `delete` when one leaves it (a person restored from a
+    snapshot is not known to be in memory: their prefetched record is never asked for and
+    ages out).
+
+    >>> store = PrefetchingStore(MemoryDormantStore())
+    >>> store.save("c-1", b"record")
+    True
+    >>> store.prefetch(["c-1", "c-2"]), store.load("c-1"), store.load("c-2")
+    (2, b'record', None)
+    >>> store.prefetch(["c-1", "c-2"])  # both are in memory now
+    0
+    """
+
+    def __init__(self, store: BatchDormantStore, keep: int = PREFETCH_KEEP) -> None:
+        self.store = store
+        self.keep = keep
+        self.fetched: dict[str, bytes | None] = {}
+        self.resident: set[str] = set()
+        self.hits = 0
+
+    def prefetch(self, persons: Iterable[str]) -> int:
+        """Read the records of those not in memory nor read already; how many were read."""
+        wanted = list(
+            dict.fromkeys(p for p in persons if p not in self.resident and p not in self.fetched)
+        )
+        if not wanted:
+            return 0
+        records = self.store.load_many(wanted)
+        if records is None:
+            return 0  # the store cannot say now: each load asks again, alone
+        self.fetched.update(zip(wanted, records, strict=True))
+        for _ in range(len(self.fetched) - self.keep):
+            del self.fetched[next(iter(self.fetched))]
+        return len(wanted)
+
+    def load(self, person: str) -> bytes | None:
+        self.resident.add(person)
+        if person in self.fetched:
+            self.hits += 1
+            return self.fetched.pop(person)
+        return self.store.load(person)
+
+    def save(self, person: str, record: bytes) -> bool:
+        self.fetched.pop(person, None)
+        if not self.store.save(person, record):
+            return False
+        self.resident.discard(person)
+        return True
+
+    def delete(self, person: str) -> bool:
+        self.fetched.pop(person, None)
+        self.resident.discard(person)
+        return self.store.delete(person)
+
+
 class MemoryDormantStore:
     """Records in this process, compressed: replays, where a record (about 400 bytes so,
     900 as JSON) stands in for a state of kilobytes, and tests. A record read back is dropped:
@@ -64,6 +140,14 @@ class MemoryDormantStore:
     def delete(self, person: str) -> bool:
         self.records.pop(person, None)
         return True
+
+    def load_many(self, persons: list[str]) -> list[bytes | None]:
+        """Read without dropping: a prefetched record may be asked for again, alone."""
+        return [self._read(person) for person in persons]
+
+    def _read(self, person: str) -> bytes | None:
+        record = self.records.get(person)
+        return zlib.decompress(record) if record is not None else None
 
 
 def last_event_at(state: CustomerState) -> int | None:

@@ -2,11 +2,12 @@
 while they are out of the flow's memory.
 
 One string per person, `{prefix}dormant:{person}` (the person's key under a key secret, as for
-the summary), with a long TTL: someone who never returns is forgotten in the end. Reads and
-writes are synchronous on the flow's thread, one round trip each, and rare: a write when a
-person leaves memory after days idle, a read at the first event of someone the flow does not
-hold (new or returning). An erasure deletes the record (and the mirror deletes it again with
-the person's other keys, in case Redis was away).
+the summary), with a long TTL: someone who never returns is forgotten in the end. Writes are
+synchronous on the flow's thread, and rare: when a person leaves memory after days idle. Reads
+come at the first event of someone the flow does not hold (new or returning), one `MGET` for a
+whole batch of them (`load_many`, through `operators.dormant.PrefetchingStore`). An erasure
+deletes the record (and the mirror deletes it again with the person's other keys, in case Redis
+was away).
 
 While Redis is unreachable nobody leaves memory (`save` says no) and a returning person cannot
 be brought back: they start anew, which the `errors` counter and a log line say.
@@ -15,6 +16,8 @@ be brought back: they start anew, which the `errors` counter and a log line say.
 from __future__ import annotations
 
 import sys
+
+import redis
 
 from insession import keys
 from insession.connectors.breaker import Breaker
@@ -66,6 +69,21 @@ class RedisDormantStore:
             self._failed("a returning person starts anew", error)
             return None
         return record  # type: ignore[no-any-return]
+
+    def load_many(self, persons: list[str]) -> list[bytes | None] | None:
+        """Many records in one round trip (`operators.dormant.PrefetchingStore`); None when
+        Redis cannot say now."""
+        if not self.breaker.allow():
+            return None
+        names = [self.key(person) for person in persons]
+        try:
+            if isinstance(self.client, redis.Redis):
+                return self.client.mget(names)  # type: ignore[no-any-return]
+            # A cluster: the records hash to many slots, so one MGET per node.
+            return self.client.mget_nonatomic(names)  # type: ignore[no-any-return]
+        except REDIS_ERRORS as error:
+            self._failed("each person is read alone", error)
+            return None
 
     def delete(self, person: str) -> bool:
         try:

@@ -104,3 +104,27 @@ def flow_client(url: str) -> RedisClient:
     loopback round trip, and bounds what a hung server costs each caller before its breaker
     opens."""
     return connect(url, fail_fast=True)
+
+
+def delete_prefixed(url: str, prefix: str) -> int:
+    """Delete every key under `prefix` (a benchmark's or a test's own); how many. A cluster's
+    nodes are scanned one by one (SCAN covers one node)."""
+    client = connect(url)
+    deleted = 0
+    try:
+        if isinstance(client, LazyCluster):
+            names = [
+                name
+                for node in client.get_primaries()
+                for name in client.scan_iter(match=f"{prefix}*", count=1000, target_nodes=node)
+            ]
+        else:
+            names = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        for start in range(0, len(names), 1000):
+            pipe = client.pipeline(transaction=False)
+            for name in names[start : start + 1000]:  # one key each: no DEL across slots
+                pipe.delete(name)
+            deleted += sum(pipe.execute())
+    finally:
+        client.close()
+    return deleted

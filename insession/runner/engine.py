@@ -24,7 +24,7 @@ from insession.connectors.redis_mirror import MirrorLayout, RedisMirrorSink
 from insession.models.policy import build_policy
 from insession.operators.control_group import ControlGroup
 from insession.operators.customer_step import Outcome
-from insession.operators.dormant import DormantStore, MemoryDormantStore
+from insession.operators.dormant import DormantStore, MemoryDormantStore, PrefetchingStore
 from insession.operators.identity import IdentityTrust
 from insession.operators.learning import ModelHub
 from insession.operators.personalise import EngineConfig, Personaliser
@@ -104,8 +104,12 @@ def _dormant_store(
     settings: Settings, where: Literal["redis", "memory"] | None
 ) -> DormantStore | None:
     if where == "redis":
-        return RedisDormantStore(
-            flow_client(settings.redis_url), settings.redis_prefix, key_secret=settings.key_secret
+        return PrefetchingStore(
+            RedisDormantStore(
+                flow_client(settings.redis_url),
+                settings.redis_prefix,
+                key_secret=settings.key_secret,
+            )
         )
     return MemoryDormantStore() if where == "memory" else None
 
