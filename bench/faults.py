@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' scenario code
 
 from insession.connectors.kafka_admin import create_topics, delete_topics
+from insession.connectors.redis_client import delete_prefixed
 from insession.settings import Settings
 from tests.integration.fault_scenarios import Traffic, broker_restart, redis_outage
 
@@ -60,6 +61,7 @@ def main() -> None:
                 print("redis outage:", report)
             finally:
                 delete_topics(settings.bootstrap_servers, settings.topics.values())
+                delete_prefixed(settings.redis_url, settings.redis_prefix)
         if "broker" not in args.skip:
             report = broker_restart(
                 _settings(base),

@@ -52,6 +52,7 @@ from insession.schemas.events import (
 )
 
 from insession.connectors.kafka_admin import create_topics, delete_topics
+from insession.connectors.redis_client import delete_prefixed
 from insession.connectors.redis_mirror import MirrorLayout
 from insession.settings import Settings
 from tests.integration.fault_scenarios import RunningFlow, scrape, total
@@ -382,6 +383,7 @@ def main() -> None:
     print(f"crashes: {crashes}")
     client.close()
     delete_topics(settings.bootstrap_servers, settings.topics.values())
+    delete_prefixed(settings.redis_url, settings.redis_prefix)
     sys.exit(1 if crashes else 0)
 
 

@@ -4,6 +4,7 @@ for them."""
 from __future__ import annotations
 
 import pickle
+import sys
 
 from insession.operators.customer_step import DUPLICATE, Outcome, apply_routed
 from insession.operators.duplicates import RECENT_EVENT_IDS, RecentIds
@@ -102,6 +103,23 @@ def test_the_window_survives_a_snapshot() -> None:
     seen.first_time("e1")
     restored = pickle.loads(pickle.dumps(seen))
     assert not restored.first_time("e1") and restored.first_time("e2")
+
+
+def test_a_window_snapshotted_before_digests_is_restored() -> None:
+    seen = RecentIds.__new__(RecentIds)
+    # What a snapshot of the window held before it kept digests: the ids, oldest first.
+    seen.__setstate__((None, {"_ids": dict.fromkeys(["e1", "e2"]), "_limit": 2}))
+    assert not seen.first_time("e2")
+    assert seen.first_time("e3"), "new"
+    assert seen.first_time("e1"), "e1 was the oldest: e3 took its place"
+    assert not seen.first_time("e3")
+
+
+def test_a_window_holds_a_few_bytes_per_id() -> None:
+    seen = RecentIds()
+    for n in range(RECENT_EVENT_IDS):
+        seen.first_time(f"{n:032x}")
+    assert sys.getsizeof(seen._ids) < 12 * RECENT_EVENT_IDS + 100
 
 
 def test_stitched_history_is_applied_to_the_customer_not_dropped() -> None:
