@@ -220,7 +220,7 @@ def build_flow(
     # reach the customer step together with the customer's other events of that epoch (held
     # back a batch, they would be sorted after the customer's later events). Deterministic as
     # long as one device's events come from one input partition, as in a recording. An
-    # unlinked device idle for the idle window leaves memory (`stale_at`).
+    # unlinked device leaves memory when its anonymous session ends (`stale_at`).
     stitch = partial(stitch_identity, trust=trust)
     idle_ms = engine.config.idle_eviction_ms
     stitched = ordered_stateful(

@@ -8,8 +8,8 @@ dead-letters a link without a valid signature). At the link, the buffered events
 device's current anonymous session are sent again, now to the customer, marked `replayed` so
 they update the customer's state without triggering decisions twice, and the anonymous person
 is told to forget its state. An anonymous session that ended (`PENDING_GAP_MS` before the link
-or before a later anonymous event) stays the device's own; an unlinked device idle for the
-engine's idle window leaves memory (`stale_at`, the step's timer), as idle people do.
+or before a later anonymous event) stays the device's own, so an unlinked device leaves memory
+as soon as its session ends (`stale_at`, the step's timer): it then holds nothing of use.
 
 Any other event is a client's word: a customer id it carries that its device is not linked
 to is not believed. By `IdentityTrust.unlinked` the event is handled as the device's, without
@@ -122,19 +122,20 @@ def _current(pending: list[Routed], now_ms: int) -> bool:
 
 
 def stale_at(state: DeviceState, idle_ms: int) -> int | None:
-    """When an unlinked device, idle `idle_ms` (longer than a session: 0 keeps every device),
-    holds nothing a later event needs: its anonymous session ended long ago. A linked device
-    is kept: it routes the device's events to its customer."""
+    """When an unlinked device holds nothing a later event needs: its anonymous session has
+    ended (`PENDING_GAP_MS` without an event), so a login would stitch nothing of it and the
+    device's next event starts a new one, as for a device never seen. `idle_ms` 0 keeps every
+    device. A linked device is kept: it routes the device's events to its customer."""
     if idle_ms <= 0 or state.customer_id is not None or not state.pending:
         return None
-    return state.pending[-1].event.event_time + max(idle_ms, PENDING_GAP_MS) + 1
+    return state.pending[-1].event.event_time + PENDING_GAP_MS + 1
 
 
 def drop_stale(
     state: DeviceState, now_ms: int | None, idle_ms: int
 ) -> tuple[DeviceState | None, list[Routed]]:
-    """The stitch step's timer: an idle unlinked device leaves memory (its next event starts
-    it afresh, as it would with the state kept: the session it holds has ended)."""
+    """The stitch step's timer: an unlinked device whose anonymous session ended leaves
+    memory (its next event is handled as it would be with the state kept)."""
     due = stale_at(state, idle_ms)
     if now_ms is None or due is None or now_ms < due:
         return state, []

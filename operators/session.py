@@ -7,13 +7,15 @@ whether the event opened a new session.
 Every collection kept per person is bounded (the limits below), so what one person sends,
 shopper or bot, cannot make the engine hold more, nor make each of their events cost more:
 ten thousand distinct products added to one cart keep the state and its Redis summary at a
-few kilobytes.
+few kilobytes. Product ids and categories are interned as they enter a state: every shopper who
+viewed a product holds the one string, not a copy decoded from each event.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from sys import intern
 from typing import TYPE_CHECKING, TypeVar
 
 from insession.operators.duplicates import RecentIds
@@ -107,7 +109,9 @@ class SessionState:
     started_at: int
     last_event_at: int
     events: int = 0
-    channels: set[str] = field(default_factory=set)
+    channels: tuple[str, ...] = ()
+    """The channels of the session so far (a tuple: most sessions have one, and an empty set
+    alone takes 216 bytes)."""
     recent_products: list[str] = field(default_factory=list)
     """The latest product views, oldest first (`RECENT_PRODUCTS` at most)."""
     product_views: dict[str, int] = field(default_factory=dict)
@@ -210,7 +214,7 @@ def count_bounded(counts: dict[str, int], key: str, limit: int) -> None:
 
 def _view_category(session: SessionState, category: str | None) -> None:
     if category:
-        count_bounded(session.category_views, category, CATEGORIES)
+        count_bounded(session.category_views, intern(category), CATEGORIES)
 
 
 def _view_product(session: SessionState, product_id: str) -> None:
@@ -227,11 +231,12 @@ def _add_to_cart(session: SessionState, event: CartAdd) -> None:
     cart = session.cart
     line = cart.pop(event.product_id, None)
     if line is None:
-        line = CartLine(event.quantity, event.unit_price, event.category)
+        category = intern(event.category) if event.category is not None else None
+        line = CartLine(event.quantity, event.unit_price, category)
     else:
         line.quantity += event.quantity
         line.unit_price = event.unit_price if event.unit_price is not None else line.unit_price
-    cart[event.product_id] = line
+    cart[intern(event.product_id)] = line
     if len(cart) > CART_LINES:
         del cart[next(iter(cart))]
 
@@ -263,11 +268,13 @@ def apply_event(state: CustomerState, event: Event, config: SessionConfig) -> bo
     assert session is not None
     session.events += 1
     session.last_event_at = max(session.last_event_at, event.event_time)
-    session.channels.add(event.channel)
+    if event.channel not in session.channels:
+        session.channels = (*session.channels, event.channel)
 
     if isinstance(event, ProductView):
-        push_bounded(session.recent_products, event.product_id, RECENT_PRODUCTS)
-        _view_product(session, event.product_id)
+        product = intern(event.product_id)
+        push_bounded(session.recent_products, product, RECENT_PRODUCTS)
+        _view_product(session, product)
         _view_category(session, event.category)
         if event.price is not None:
             session.price_sum += event.price
@@ -311,10 +318,10 @@ def _apply_purchase(state: CustomerState, session: SessionState, event: Purchase
     state.lifetime_value += total
     for line in event.lines:
         if line.product_id not in state.owned:
-            push_bounded(state.owned, line.product_id, OWNED_PRODUCTS)
+            push_bounded(state.owned, intern(line.product_id), OWNED_PRODUCTS)
         session.cart.pop(line.product_id, None)
         if line.category:
-            count_bounded(state.purchased_categories, line.category, CATEGORIES)
+            count_bounded(state.purchased_categories, intern(line.category), CATEGORIES)
 
 
 def _apply_sentiment(state: CustomerState, event: SocialPost, config: SessionConfig) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 
 import pytest
 from insession.operators.identity import (
@@ -81,18 +82,20 @@ def test_a_login_after_the_anonymous_session_ended_stitches_nothing() -> None:
     ]
 
 
-def test_an_idle_unlinked_device_leaves_memory_and_a_linked_one_stays() -> None:
+def test_an_unlinked_device_leaves_memory_when_its_session_ends_and_a_linked_one_stays() -> None:
     idle = 3 * 24 * 3600 * 1000
     state, _ = stitch_identity(None, _view(1, at=T0))
+    state, _ = stitch_identity(state, _view(2, at=T0 + 60_000))
     due = stale_at(state, idle)
-    assert due == T0 + idle + 1
+    assert due == T0 + 60_000 + PENDING_GAP_MS + 1, "the session's end, not the idle window's"
     assert stale_at(state, 0) is None, "0 keeps every device"
     assert drop_stale(state, due - 1, idle) == (state, [])
     assert drop_stale(state, None, idle) == (state, []), "the end of a replay drops nobody"
     assert drop_stale(state, due, idle) == (None, [])
-    # Gone or kept, the device's next event is handled the same way.
-    later = _view(2, at=due + 5)
-    assert stitch_identity(None, later)[1] == stitch_identity(state, later)[1]
+    # Gone or kept, the device's next event, or its login, is handled the same way.
+    for later in (_view(3, at=due), _login(3, at=due)):
+        kept = copy.deepcopy(state)  # stitching changes the state it is given
+        assert stitch_identity(None, later)[1] == stitch_identity(kept, later)[1]
     linked, _ = stitch_identity(None, _login(3))
     assert stale_at(linked, idle) is None
 
