@@ -23,6 +23,7 @@ decisions (it is empty).
 from __future__ import annotations
 
 import sys
+import threading
 import zlib
 from collections.abc import Iterable
 from typing import Any, Protocol
@@ -85,40 +86,49 @@ class PrefetchingStore:
         self.fetched: dict[str, bytes | None] = {}
         self.resident: set[str] = set()
         self.hits = 0
+        # The workers of a process share the store: a read must not land after a write of the
+        # same record that began after it (the read would then be stale), so they take turns.
+        self._lock = threading.Lock()
 
     def prefetch(self, persons: Iterable[str]) -> int:
         """Read the records of those not in memory nor read already; how many were read."""
-        wanted = list(
-            dict.fromkeys(p for p in persons if p not in self.resident and p not in self.fetched)
-        )
-        if not wanted:
-            return 0
-        records = self.store.load_many(wanted)
-        if records is None:
-            return 0  # the store cannot say now: each load asks again, alone
-        self.fetched.update(zip(wanted, records, strict=True))
-        for _ in range(len(self.fetched) - self.keep):
-            del self.fetched[next(iter(self.fetched))]
-        return len(wanted)
+        with self._lock:
+            wanted = list(
+                dict.fromkeys(
+                    p for p in persons if p not in self.resident and p not in self.fetched
+                )
+            )
+            if not wanted:
+                return 0
+            records = self.store.load_many(wanted)
+            if records is None:
+                return 0  # the store cannot say now: each load asks again, alone
+            self.fetched.update(zip(wanted, records, strict=True))
+            for _ in range(len(self.fetched) - self.keep):
+                del self.fetched[next(iter(self.fetched))]
+            return len(wanted)
 
     def load(self, person: str) -> bytes | None:
-        self.resident.add(person)
-        if person in self.fetched:
-            self.hits += 1
-            return self.fetched.pop(person)
+        with self._lock:
+            self.resident.add(person)
+            if person in self.fetched:
+                self.hits += 1
+                return self.fetched.pop(person)
         return self.store.load(person)
 
     def save(self, person: str, record: bytes) -> bool:
-        self.fetched.pop(person, None)
-        if not self.store.save(person, record):
-            return False
-        self.resident.discard(person)
-        return True
+        with self._lock:
+            self.fetched.pop(person, None)
+            if not self.store.save(person, record):
+                return False
+            self.resident.discard(person)
+            return True
 
     def delete(self, person: str) -> bool:
-        self.fetched.pop(person, None)
-        self.resident.discard(person)
-        return self.store.delete(person)
+        with self._lock:
+            self.fetched.pop(person, None)
+            self.resident.discard(person)
+            return self.store.delete(person)
 
 
 class MemoryDormantStore:
