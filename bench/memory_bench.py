@@ -30,6 +30,7 @@ from pathlib import Path
 import redis
 
 from insession.connectors.kafka_admin import create_topics, delete_topics
+from insession.connectors.redis_client import delete_prefixed
 from insession.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,8 +91,7 @@ def _run(settings: Settings, label: str, idle_s: int, client: redis.Redis) -> Ru
             f"{label}: insession run failed:\n{process.stderr.read().decode()[-2000:]}"
         )
     dormant = sum(1 for _ in client.scan_iter(match=f"{prefix}dormant:*", count=1000))
-    for key in client.scan_iter(match=f"{prefix}*", count=1000):
-        client.delete(key)
+    delete_prefixed(settings.redis_url, prefix)
     return Run(label, seconds, samples, dormant)
 
 

@@ -57,9 +57,16 @@ def _deep_size(root: Any, seen: set[int], shared: set[int]) -> int:
 
 
 def _fields(obj: Any) -> Iterable[tuple[str, Any]]:
-    if dataclasses.is_dataclass(obj):
-        return ((f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj))
-    return ()
+    return ((f.name, getattr(obj, f.name)) for f in dataclasses.fields(obj))
+
+
+def _parts(state: CustomerState) -> Iterable[tuple[str, Any]]:
+    """The state's fields, the session's as `session.<name>`."""
+    for name, value in _fields(state):
+        if name == "session" and value is not None:
+            yield from ((f"session.{inner}", part) for inner, part in _fields(value))
+        else:
+            yield name, value
 
 
 def measure(people: dict[str, CustomerState], shared: set[int]) -> tuple[int, Counter[str]]:
@@ -69,21 +76,14 @@ def measure(people: dict[str, CustomerState], shared: set[int]) -> tuple[int, Co
     by_field: Counter[str] = Counter()
     total = 0
     for state in people.values():
-        size = sys.getsizeof(state)
-        seen.add(id(state))
-        for name, value in _fields(state):
-            if name == "session" and value is not None:
-                size += sys.getsizeof(value)
-                seen.add(id(value))
-                for inner, part in _fields(value):
-                    bytes_ = _deep_size(part, seen, shared)
-                    by_field[f"session.{inner}"] += bytes_
-                    size += bytes_
-                continue
-            bytes_ = _deep_size(value, seen, shared)
-            by_field[name] += bytes_
-            size += bytes_
-        total += size
+        for shell in (state, state.session):  # the objects themselves, not what they hold
+            if shell is not None:
+                seen.add(id(shell))
+                total += sys.getsizeof(shell)
+        for name, value in _parts(state):
+            size = _deep_size(value, seen, shared)
+            by_field[name] += size
+            total += size
     return total, by_field
 
 

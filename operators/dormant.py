@@ -144,8 +144,9 @@ class MemoryDormantStore:
         return True
 
     def load(self, person: str) -> bytes | None:
-        record = self.records.pop(person, None)
-        return zlib.decompress(record) if record is not None else None
+        record = self._read(person)
+        self.records.pop(person, None)
+        return record
 
     def delete(self, person: str) -> bool:
         self.records.pop(person, None)
