@@ -26,10 +26,10 @@ import sys
 import threading
 import zlib
 from collections.abc import Iterable
+from sys import intern
 from typing import Any, Protocol
 
 import orjson
-from insession.models.items import Recommendation
 from insession.operators.session import OWNED_PRODUCTS, CustomerState
 
 RECORD_VERSION = 1
@@ -204,11 +204,17 @@ def dormant_record(state: CustomerState) -> bytes:
             "sessions": state.sessions,
             "item_key": state.item_key,
             "shelf": state.shelf,
-            "shelf_top": [list(r) for r in state.shelf_top],
+            "shelf_top": list(_top_seeds(state.shelf_top)),
             "shelf_seed": state.shelf_seed,
             "last_event_at": last_event_at(state),
         }
     )
+
+
+def _top_seeds(top: Iterable[Any]) -> tuple[str | None, ...]:
+    """The seeds of a shelf's first items, also from whole recommendations ([item, score,
+    strategy, seed]: what states and records held before)."""
+    return tuple(r[3] if isinstance(r, (list, tuple)) else r for r in top)
 
 
 def revived(store: DormantStore, person: str) -> CustomerState | None:
@@ -240,13 +246,13 @@ def revive(record: bytes) -> CustomerState:
             sentiment_at=fields["sentiment_at"],
             orders=fields["orders"],
             lifetime_value=fields["lifetime_value"],
-            owned=list(fields["owned"])[-OWNED_PRODUCTS:],
-            purchased_categories=dict(fields["purchased_categories"]),
+            owned=[intern(p) for p in fields["owned"][-OWNED_PRODUCTS:]],
+            purchased_categories={intern(c): n for c, n in fields["purchased_categories"].items()},
             last_purchase_at=fields["last_purchase_at"],
             sessions=fields["sessions"],
             item_key=fields["item_key"],
-            shelf=tuple(fields["shelf"]),
-            shelf_top=tuple(Recommendation(*r) for r in fields["shelf_top"]),
+            shelf=tuple(map(intern, fields["shelf"])),
+            shelf_top=_top_seeds(fields["shelf_top"]),
             shelf_seed=fields["shelf_seed"],
         )
     except (orjson.JSONDecodeError, KeyError, TypeError) as bad:

@@ -178,14 +178,21 @@ def _order(decision: PendingDecision) -> tuple[int, str]:
 
 
 class FeedbackJoin:
-    """One person's pending decisions, closed by final feedback or by their reward window."""
+    """One person's pending decisions, closed by final feedback or by their reward window.
+
+    `counters` may be shared by every person's join (the engine's): a person keeps a join
+    only while a decision is pending (`Personaliser`), and the counts must outlive it. A join
+    restored from a snapshot counts into its own copy until its decisions close.
+    """
 
     __slots__ = ("counters", "pending", "policy")
 
-    def __init__(self, policy: RewardPolicy | None = None) -> None:
+    def __init__(
+        self, policy: RewardPolicy | None = None, counters: JoinCounters | None = None
+    ) -> None:
         self.policy = policy or RewardPolicy()
         self.pending: dict[str, PendingDecision] = {}
-        self.counters = JoinCounters()
+        self.counters = counters if counters is not None else JoinCounters()
 
     def remember(
         self, offer: Offer, features: Features, *, person: str | None = None

@@ -20,6 +20,7 @@ from insession.operators.dormant import DormantStore
 from insession.operators.features import session_features
 from insession.operators.feedback_join import (
     FeedbackJoin,
+    JoinCounters,
     LearningExample,
     RewardPolicy,
     kind_windows,
@@ -104,6 +105,9 @@ class Personaliser:
     dormant: DormantStore | None = None
     """Where idle people's records wait (`operators.dormant`); None keeps everyone in memory."""
     reward: RewardPolicy = field(init=False)
+    joins: JoinCounters = field(init=False, default_factory=JoinCounters)
+    """What became of every person's decisions and feedback (`operators.feedback_join`): a
+    person holds a join only while a decision of theirs is pending."""
     personal: frozenset[str] = field(init=False)
     """Action ids of the offers that need consent."""
 
@@ -191,7 +195,7 @@ class Personaliser:
                     top = shelf = self.refresh_shelf(state)
                 else:
                     seed = [state.shelf_seed] if state.shelf_seed else []
-                    top = self.recs.still_fitting(state, state.shelf_top, seed)
+                    top = self.recs.still_fitting(state, top_of_shelf(state), seed)
             return self._items_for(offer, state, event, top)
 
         decision = choose_offer(
@@ -213,7 +217,7 @@ class Personaliser:
         consented = self.consented(state)
         shelf = self.recs.shelf(state, state.shelf_seed, consented=consented)
         state.shelf = tuple(r.item for r in shelf)
-        state.shelf_top = shelf[:SHELF_TOP] if consented else ()
+        state.shelf_top = tuple(r.seed for r in shelf[:SHELF_TOP]) if consented else ()
         state.shelf_due = False
         return shelf
 
@@ -259,7 +263,7 @@ class Personaliser:
         if pending is None:
             if decision.offer is None and not isinstance(event, OfferFeedback):
                 return []
-            pending = state.pending = FeedbackJoin(self.reward)
+            pending = state.pending = FeedbackJoin(self.reward, self.joins)
         # Feedback first: an answer that came after its window is then counted as late (and
         # closes the decision as expiry would), not as feedback to an unknown offer.
         examples = pending.on_feedback(event) if isinstance(event, OfferFeedback) else []
@@ -268,6 +272,7 @@ class Personaliser:
             examples.extend(
                 pending.remember(decision.offer, decision.features, person=state.person)
             )
+        _drop_settled(state)
         return examples
 
     def follow_offers(
@@ -298,7 +303,21 @@ class Personaliser:
         pending = state.pending
         if pending is None:
             return []
-        return pending.expire(END_OF_INPUT if now_ms is None else now_ms)
+        examples = pending.expire(END_OF_INPUT if now_ms is None else now_ms)
+        _drop_settled(state)
+        return examples
+
+
+def top_of_shelf(state: CustomerState) -> tuple[Recommendation, ...]:
+    """The first items of the person's last shelf, each with its seed (`shelf_top`); score
+    and strategy are not kept (a "for you" offer names only the first seed)."""
+    top = state.shelf_top
+    if top and isinstance(top[0], tuple):  # a state snapshotted when it kept them whole
+        return top  # type: ignore[return-value]
+    return tuple(
+        Recommendation(item, 0.0, "for_you", seed)
+        for item, seed in zip(state.shelf, top, strict=False)
+    )
 
 
 def _is_revoke(event: Event) -> bool:
@@ -314,3 +333,11 @@ def _mark_withdrawn(state: CustomerState, withdrawn: list[OfferWithdrawal]) -> N
                 shown.outcome = WITHDRAWN
     if state.pending is not None:
         state.pending.withdraw(ids)
+        _drop_settled(state)
+
+
+def _drop_settled(state: CustomerState) -> None:
+    """A join with nothing pending is let go: most people hold none most of the time, and an
+    empty one (its dict and counters) took 300 of a person's 3,600 bytes."""
+    if state.pending is not None and not state.pending.pending:
+        state.pending = None

@@ -26,7 +26,6 @@ from insession.schemas.events import (
     Consent,
     Dwell,
     Event,
-    Offer,
     OfferFeedback,
     PageView,
     ProductView,
@@ -36,8 +35,8 @@ from insession.schemas.events import (
 )
 
 if TYPE_CHECKING:
-    from insession.models.items import Recommendation
     from insession.operators.feedback_join import FeedbackJoin
+    from insession.operators.withdrawal import LiveOffer
 
 RECENT_PRODUCTS = 20
 """Products viewed last, in order, per session (the summary shows the last 5)."""
@@ -161,9 +160,9 @@ class CustomerState:
     sessions: int = 0
     pending: FeedbackJoin | None = None
     """Decisions waiting for their outcome (`operators.feedback_join`), when learning is on."""
-    live_offers: list[Offer] = field(default_factory=list)
+    live_offers: list[LiveOffer] = field(default_factory=list)
     """Offers made that needed consent and may still be showing: a revoke withdraws them
-    (`operators.withdrawal`, which bounds them)."""
+    (`operators.withdrawal`, which bounds them and keeps only what withdrawing needs)."""
     seen: RecentIds = field(default_factory=RecentIds)
     """The person's recent event ids, to drop redelivered events (`operators.duplicates`)."""
     consent_at: int = 0
@@ -174,8 +173,10 @@ class CustomerState:
     (`operators.recommendations.session_token`); gone with the state at erasure."""
     shelf: tuple[str, ...] = ()
     """The items of the person's last "for you" shelf, best first."""
-    shelf_top: tuple[Recommendation, ...] = ()
-    """The first of them with their strategy and seed (`Personaliser.refresh_shelf`)."""
+    shelf_top: tuple[str | None, ...] = ()
+    """The seeds of its first items, with consent (`Personaliser.refresh_shelf`): what a
+    "for you" offer shows of the shelf until it is computed again. (A state snapshotted
+    before held `Recommendation`s here; `Personaliser.top_of_shelf` reads both.)"""
     shelf_due: bool = False
     """A product event came since the shelf was computed."""
     shelf_seed: str | None = None

@@ -32,6 +32,8 @@ output, and the Redis mirror takes the offers out of the person's list.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from insession.operators.feedback_join import FINAL_OUTCOMES
 from insession.schemas.events import Consent, Offer, OfferFeedback, OfferWithdrawal
 
@@ -45,21 +47,51 @@ WITHDRAWN = "withdrawn"
 """The outcome a withdrawn offer shows in the session summary."""
 
 
-def remember_live(live: list[Offer], offer: Offer) -> None:
+@dataclass(slots=True, frozen=True)
+class LiveOffer:
+    """What withdrawing an offer needs of it: its id, its address and its times.
+
+    A person keeps this, not the `Offer`: the offer's reason codes, items and scores are
+    most of its kilobyte and are never read again. An `Offer` has the same attributes, so
+    states snapshotted when they kept whole offers withdraw them alike.
+    """
+
+    offer_id: str
+    channel: str
+    customer_id: str | None
+    anonymous_id: str | None
+    session_id: str | None
+    decided_at: int
+    expires_at: int
+
+    @classmethod
+    def of(cls, offer: Offer) -> LiveOffer:
+        return cls(
+            offer.offer_id,
+            offer.channel,
+            offer.customer_id,
+            offer.anonymous_id,
+            offer.session_id,
+            offer.decided_at,
+            offer.expires_at,
+        )
+
+
+def remember_live(live: list[LiveOffer], offer: Offer) -> None:
     """Keep a personalised offer while it may be showing; forget those expired by its time."""
     live[:] = [o for o in live if o.expires_at > offer.decided_at]
-    live.append(offer)
+    live.append(LiveOffer.of(offer))
     del live[:-LIVE_OFFERS]
 
 
-def forget_answered(live: list[Offer], feedback: OfferFeedback) -> None:
+def forget_answered(live: list[LiveOffer], feedback: OfferFeedback) -> None:
     """An accepted offer was used and a dismissed one is gone: neither is withdrawn later."""
     if feedback.outcome in FINAL_OUTCOMES:
         live[:] = [o for o in live if o.offer_id != feedback.offer_id]
 
 
 def withdraw_on_revoke(
-    live: list[Offer], revoke: Consent, regranted_at: int | None
+    live: list[LiveOffer], revoke: Consent, regranted_at: int | None
 ) -> list[OfferWithdrawal]:
     """Take out of `live` and withdraw the offers the revoke covers: live at its event time or
     made after it, up to `regranted_at` (a later grant that is now the person's consent)."""
@@ -71,7 +103,9 @@ def withdraw_on_revoke(
     return [withdrawal_of(o, start) for o in covered]
 
 
-def withdrawal_of(offer: Offer, cause_at: int, reason: str = CONSENT_REVOKED) -> OfferWithdrawal:
+def withdrawal_of(
+    offer: LiveOffer | Offer, cause_at: int, reason: str = CONSENT_REVOKED
+) -> OfferWithdrawal:
     """The message withdrawing `offer`, addressed as the offer was. An offer is withdrawn once,
     so its id is fixed by the offer's: one sent again after a retry is recognised."""
     return OfferWithdrawal(

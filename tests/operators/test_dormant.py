@@ -7,7 +7,9 @@ import dataclasses
 import itertools
 from pathlib import Path
 
+import orjson
 import pytest
+from insession.models.items import Recommendation
 from insession.models.policy import build_policy
 from insession.operators import recommendations
 from insession.operators.customer_step import EVICTED, close_windows, next_window_end, shelve
@@ -17,7 +19,7 @@ from insession.operators.dormant import (
     evictable,
     revive,
 )
-from insession.operators.personalise import EngineConfig, Personaliser
+from insession.operators.personalise import EngineConfig, Personaliser, top_of_shelf
 from insession.operators.routing import Routed
 from insession.operators.session import CustomerState
 from insession.schemas.catalogue import load_catalogue
@@ -115,6 +117,26 @@ def test_a_record_brings_back_what_outlives_the_session() -> None:
         assert getattr(back, name) == getattr(state, name), name
     assert list(back.owned) == list(state.owned) and back.shelf_top == state.shelf_top
     assert back.session is None and back.pending is None and len(back.seen) == 0
+
+
+def test_a_record_of_whole_shelf_recommendations_still_revives_their_seeds() -> None:
+    state = _idle_state()
+    state.shelf, state.shelf_top = ("tent", "boots-3"), ("boots-12", None)
+    fields = orjson.loads(dormant_record(state))
+    fields["shelf_top"] = [
+        ["tent", 0.9, "viewed_together", "boots-12"],
+        ["boots-3", 0.5, "trending", None],
+    ]
+    back = revive(orjson.dumps(fields))
+    assert back.shelf_top == ("boots-12", None)
+    assert [(r.item, r.seed) for r in top_of_shelf(back)] == [
+        ("tent", "boots-12"),
+        ("boots-3", None),
+    ]
+    whole = dataclasses.replace(
+        back, shelf_top=tuple(Recommendation(*r) for r in fields["shelf_top"])
+    )
+    assert top_of_shelf(whole) == whole.shelf_top, "a state snapshotted before reads the same"
 
 
 def test_nobody_leaves_with_a_decision_pending_or_an_offer_showing() -> None:

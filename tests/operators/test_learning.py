@@ -185,6 +185,6 @@ def test_feedback_after_its_window_counts_as_late_not_unknown() -> None:
     state, outcomes = apply_routed(engine, state, _routed(late, 2))
     (closed,) = outcomes[0].examples
     assert closed.outcome == "no_response" and closed.reason == "expired"
-    assert state.pending is not None
-    assert state.pending.counters.late_feedback == 1
-    assert state.pending.counters.unknown_feedback == 0
+    assert engine.joins.late_feedback == 1
+    assert engine.joins.unknown_feedback == 0
+    assert state.pending is None, "nothing is pending: the person holds no join"

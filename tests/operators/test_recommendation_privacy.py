@@ -107,7 +107,7 @@ def test_picked_for_you_never_shows_what_went_out_of_stock_since_the_shelf() -> 
     grant = Consent(event_id="g", event_time=t, channel="web", customer_id="c-1", granted=True)
     state, _ = _batch(engine, None, [grant, _view(1, "boots-12", 150.0, t + 1_000)])
     assert state is not None and state.shelf_top
-    gone = state.shelf_top[0].item
+    gone = state.shelf[0]
     engine.products.learn_update(
         ProductUpdate(event_id="u", event_time=t + 1_500, product_id=gone, in_stock=False)
     )

@@ -11,6 +11,7 @@ from insession.operators.routing import Routed
 from insession.operators.withdrawal import (
     LIVE_OFFERS,
     WITHDRAWN,
+    LiveOffer,
     forget_answered,
     remember_live,
     withdraw_on_revoke,
@@ -149,7 +150,7 @@ def test_an_older_grant_arriving_late_does_not_undo_a_revoke() -> None:
 
 
 def test_accepted_and_dismissed_offers_are_not_withdrawn_but_clicked_ones_are() -> None:
-    live: list[Offer] = []
+    live: list[LiveOffer] = []
     for n in range(3):
         remember_live(live, _offer(n, T0 + n))
     for n, outcome in enumerate(("accepted", "dismissed", "clicked")):
@@ -167,8 +168,20 @@ def test_accepted_and_dismissed_offers_are_not_withdrawn_but_clicked_ones_are() 
     assert [w.offer_id for w in withdraw_on_revoke(live, _revoke(T0 + 20), None)] == ["of-2"]
 
 
+def test_the_person_keeps_what_withdrawing_needs_and_old_snapshots_still_withdraw() -> None:
+    live: list[LiveOffer] = []
+    remember_live(live, _offer(1, T0))
+    assert live == [LiveOffer("of-1", "app", "c-1", None, "s-9", T0, T0 + 1_800_000)]
+    # A state snapshotted before kept the whole offers: they are withdrawn the same way.
+    snapshotted: list[LiveOffer] = [_offer(1, T0)]  # type: ignore[list-item]
+    assert withdraw_on_revoke(snapshotted, _revoke(T0 + 5), None) == withdraw_on_revoke(
+        live, _revoke(T0 + 5), None
+    )
+    assert live == snapshotted == []
+
+
 def test_expired_offers_are_not_withdrawn_and_not_kept() -> None:
-    live: list[Offer] = []
+    live: list[LiveOffer] = []
     remember_live(live, _offer(1, T0, ttl_ms=1000))
     assert withdraw_on_revoke(live, _revoke(T0 + 1000), None) == []
     remember_live(live, _offer(2, T0 + 5000))
@@ -176,7 +189,7 @@ def test_expired_offers_are_not_withdrawn_and_not_kept() -> None:
 
 
 def test_live_offers_are_bounded_oldest_forgotten_first() -> None:
-    live: list[Offer] = []
+    live: list[LiveOffer] = []
     for n in range(LIVE_OFFERS + 10):
         remember_live(live, _offer(n, T0 + n))
     assert len(live) == LIVE_OFFERS
@@ -223,8 +236,8 @@ def test_withdrawn_decisions_are_dropped_unlearned() -> None:
     offers = [o.offer for o in outcomes if o.offer is not None]
     withdrawn = [w.offer_id for o in outcomes for w in o.withdrawals]
     assert offers and withdrawn == [o.offer_id for o in offers if o.action_id in engine.personal]
-    assert state is not None and state.pending is not None
-    assert not set(withdrawn) & set(state.pending.pending)
-    assert state.pending.counters.withdrawn == len(withdrawn)
+    assert state is not None
+    assert state.pending is None or not set(withdrawn) & set(state.pending.pending)
+    assert engine.joins.withdrawn == len(withdrawn)
     _, closing = close_windows(engine, state, None)
     assert not any(e.offer_id in withdrawn for o in closing for e in o.examples)
