@@ -119,7 +119,10 @@ def bench_kafka_throughput(
     create_topics(settings)
     try:
         _produce(settings, events)
-        flow = kafka_flow(settings, from_beginning=True, tail=False, metrics=metrics)
+        # One worker in one process, as `insession run` is: nothing is packed to cross.
+        flow = kafka_flow(
+            settings, from_beginning=True, tail=False, metrics=metrics, one_worker=True
+        )
         started = time.perf_counter()
         cli_main(flow, epoch_interval=timedelta(milliseconds=200))
         seconds = time.perf_counter() - started

@@ -103,6 +103,14 @@ class Crossing(Generic[X]):
 RECHECK_MS = 50
 """How often a key with held items asks again while some partition is behind."""
 
+BACKLOG_MS = 1_000
+"""A watermark further behind the wall clock than this is reading a backlog (a catch-up, a
+`--from-beginning`): held items wait for it at its pace, not at the wall clock's."""
+
+BACKLOG_RECHECK_MS = 1_000
+"""The longest a key with held items waits for a look while a backlog is read (the
+watermark's pace is a guess: one that comes late delays those items, never reorders them)."""
+
 
 class _ReplayWorker:
     """What one build's replay step shares on one worker thread: the highest epoch seen, the
@@ -198,6 +206,8 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         self.sort_key = sort_key
         self.watermarked = watermarked
         self.state, self.buffer = resume if resume is not None else (None, {})
+        self._earliest: int | None = None
+        """Live: the earliest event time held (None: not known, `_earliest_held` finds it)."""
         # Live: when each held epoch's items arrived (monotonic s); restored ones count from now.
         self.held_since: dict[int, float] = dict.fromkeys(self.buffer, time.monotonic())
         self.queued_due: int | None = None
@@ -271,6 +281,7 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
             return []
         watermark = marks.threshold()
         held_out = time.monotonic() - marks.max_hold_ms / 1000
+        self._earliest = None
         ready: list[X] = []
         for epoch in list(self.buffer):
             items = self.buffer[epoch]
@@ -301,9 +312,24 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         return out
 
     def _earliest_held(self, marks: Watermarked[X]) -> int | None:
-        return min(
-            (marks.event_time(i) for items in self.buffer.values() for i in items), default=None
-        )
+        if self._earliest is None:
+            self._earliest = min(
+                (marks.event_time(i) for items in self.buffer.values() for i in items),
+                default=None,
+            )
+        return self._earliest
+
+    def _nothing_to_release(self, marks: Watermarked[X]) -> bool:
+        """Live: whether a look now would release nothing (the watermark is before every held
+        item and none has waited `max_hold_ms`): most looks while a backlog is read."""
+        earliest = self._earliest_held(marks)
+        if earliest is None:
+            return True
+        watermark = marks.threshold()
+        if watermark is not None and earliest <= watermark:
+            return False
+        oldest = min(self.held_since.values(), default=None)
+        return oldest is None or oldest > time.monotonic() - marks.max_hold_ms / 1000
 
     def on_batch(self, values: list[X]) -> tuple[Iterable[W], bool]:
         if self.unpack is not None:
@@ -359,6 +385,8 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
 
     def on_notify(self) -> tuple[Iterable[W], bool]:
         if self.watermarked is not None:
+            if self._nothing_to_release(self.watermarked):
+                return self._fire_timer(self.watermarked), self._keep()
             out = self._release_watermarked(self.watermarked, final=False)
             out.extend(self._fire_timer(self.watermarked))
             return out, self._keep()
@@ -395,10 +423,19 @@ class _EpochSorted(StatefulBatchLogic[X, W, Any], Generic[X, W, S]):
         # Caught up, the watermark runs with the wall clock: a wait computed from it is exact.
         # Behind, nothing says when it moves: ask again soon.
         running = watermark is not None and watermark >= wall_ms - marks.clock.lateness_ms - 5
-        if self.buffer:
-            earliest = min(marks.event_time(i) for items in self.buffer.values() for i in items)
+        earliest = self._earliest_held(marks) if self.buffer else None
+        if earliest is not None:
             wait = earliest + marks.clock.lateness_ms - wall_ms + 1
-            ahead.append(wait if running else min(wait, RECHECK_MS))
+            if running:
+                ahead.append(wait)
+            elif watermark is not None and watermark < wall_ms - BACKLOG_MS:
+                # Reading a backlog, the wall clock says nothing: the items' times are long
+                # past it, and asking "in -3 hours" meant every millisecond (six empty looks
+                # per event). The watermark's own pace says when it passes them.
+                guess = marks.clock.wall_wait_ms(earliest, watermark)
+                ahead.append(min(BACKLOG_RECHECK_MS, max(RECHECK_MS, guess)))
+            else:  # a partition a little behind: it may report any moment
+                ahead.append(min(wait, RECHECK_MS))
             ahead.append(marks.max_hold_ms)
         if self.timer is not None and self.state is not None:
             due = self._live_due()

@@ -36,6 +36,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 
 from insession.connectors.breaker import Breaker
 from insession.connectors.redis_client import REDIS_ERRORS, RedisClient
+from insession.connectors.writer import LINGER_S, BackgroundWriter
 from insession.models.items import FORGET, Observation
 
 DEFAULT_MAX_ENTRIES = 2_000_000
@@ -155,6 +156,7 @@ class ItemLog:
         """The last entry read (by `replay` or `catch_up`): `catch_up` reads on from it."""
         self._backlog: list[Observation] = []
         self._lock = threading.Lock()
+        self._writer: BackgroundWriter | None = None
 
     @property
     def pending(self) -> int:
@@ -169,6 +171,38 @@ class ItemLog:
         with self._lock:
             self._queue(observations)
         return self._send()
+
+    def submit(self, observations: Iterable[Observation]) -> None:
+        """Queue the observations for the background writer (`start`), which appends them
+        off the caller's thread: the flow need not wait for the round trip, since nothing it
+        decides depends on the stream (the other processes follow it; a restart reads it)."""
+        with self._lock:
+            self._queue(observations)
+        if self._writer is not None:
+            self._writer.wake()
+
+    def start(self, *, interval_s: float = 0.05, linger_s: float = LINGER_S) -> None:
+        """Send what `submit` queued from a daemon thread (once per log: its workers share it)."""
+        with self._lock:
+            if self._writer is not None:
+                return
+            self._writer = BackgroundWriter(
+                self._send, "item-log-writer", self._failed, interval_s=interval_s,
+                linger_s=linger_s,
+            )  # fmt: skip
+        self._writer.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop the writer and make a last attempt to send what waits."""
+        with self._lock:
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop(timeout_s)
+        self._send()
+
+    def _failed(self, error: Exception) -> None:
+        self.counters.send_errors += 1
+        self.counters.last_error = f"{type(error).__name__}: {error}"
 
     def _queue(self, observations: Iterable[Observation]) -> None:
         backlog = self._backlog
@@ -345,17 +379,19 @@ class ItemFollower:
 class _ItemLogPartition(StatelessSinkPartition[Observation]):
     def __init__(self, log: ItemLog) -> None:
         self.log = log
+        log.start()
 
     def write_batch(self, items: list[Observation]) -> None:
-        self.log.publish(items)
+        self.log.submit(items)
 
     def close(self) -> None:
-        self.log.publish(())  # a last attempt at what waits
+        self.log.stop()  # and a last attempt at what waits
 
 
 class ItemLogSink(DynamicSink[Observation]):
-    """Appends the flow's observations to the process's `ItemLog`, batch by batch; every worker
-    of the process shares the log (and its backlog)."""
+    """Appends the flow's observations to the process's `ItemLog` from its background writer
+    (about every 10 ms, several batches a round trip); every worker of the process shares the
+    log (its backlog and its writer)."""
 
     def __init__(self, log: ItemLog) -> None:
         self.log = log

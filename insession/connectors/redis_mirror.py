@@ -33,6 +33,7 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from insession import keys
 from insession.connectors.breaker import Breaker
 from insession.connectors.redis_client import REDIS_ERRORS, RETRY_LATER, RedisClient, flow_client
+from insession.connectors.writer import LINGER_S, BackgroundWriter
 from insession.operators.customer_step import Outcome
 from insession.operators.identity import is_anonymous
 from insession.schemas.codec import encode
@@ -40,12 +41,6 @@ from insession.schemas.events import Offer
 
 MirrorObserver = Callable[[int, bool, int], None]
 """(commands sent, whether Redis took the batch, people waiting): for the metrics."""
-
-
-LINGER_S = 0.01
-"""How long the background writer lets updates gather before it sends them: a flow's batches
-come every millisecond or so, and one round trip for ten of them holds the interpreter (which
-the flow's thread waits for) a tenth as often, with each person's updates merged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,9 +185,7 @@ class RedisMirror:
         self.backlog: dict[str, _Pending] = {}
         self.counters = MirrorCounters()
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = False
-        self._writer: threading.Thread | None = None
+        self._writer: BackgroundWriter | None = None
 
     @property
     def pending(self) -> int:
@@ -208,7 +201,8 @@ class RedisMirror:
         """Merge the updates into the backlog; the background writer (if started) sends it."""
         with self._lock:
             self._merge(self.backlog, updates)
-        self._wake.set()
+        if self._writer is not None:
+            self._writer.wake()
 
     def flush(self) -> int:
         """Send the backlog in one round trip unless Redis failed under `retry_after_s` ago."""
@@ -250,28 +244,20 @@ class RedisMirror:
     def start(self, interval_s: float = 0.05, linger_s: float = LINGER_S) -> None:
         """Send from a daemon thread: `linger_s` after it is woken, and every `interval_s` to
         retry."""
-
-        def run() -> None:
-            while not self._stopping:
-                if self._wake.wait(interval_s) and not self._stopping:
-                    time.sleep(linger_s)
-                self._wake.clear()
-                try:
-                    self.flush()
-                except Exception as error:  # the writer must outlive any one bad batch
-                    self.counters.errors += 1
-                    self.counters.last_error = f"{type(error).__name__}: {error}"
-
-        self._writer = threading.Thread(target=run, name="redis-mirror", daemon=True)
+        self._writer = BackgroundWriter(
+            self.flush, "redis-mirror", self._failed, interval_s=interval_s, linger_s=linger_s
+        )
         self._writer.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:
         """Stop the writer and make a last attempt to send what waits."""
-        self._stopping = True
-        self._wake.set()
         if self._writer is not None:
-            self._writer.join(timeout_s)
+            self._writer.stop(timeout_s)
         self.flush()
+
+    def _failed(self, error: Exception) -> None:
+        self.counters.errors += 1
+        self.counters.last_error = f"{type(error).__name__}: {error}"
 
     def _observe(self, sent: int, ok: bool) -> None:
         if self.observe is not None:

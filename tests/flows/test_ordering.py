@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 from bytewax.operators import StatefulBatchLogic
-from insession.flows.ordering import Timer, Watermarked, _EpochSorted, epoch_key_for
+from insession.flows.ordering import (
+    BACKLOG_RECHECK_MS,
+    Timer,
+    Watermarked,
+    _EpochSorted,
+    epoch_key_for,
+)
 from insession.operators.event_clock import EventClock
 
 
@@ -151,6 +158,28 @@ def test_a_backlog_read_from_two_topics_is_applied_in_event_time_order() -> None
     time.sleep(0.003)
     out, _ = logic.on_notify()
     assert list(out) == [5]
+
+
+def test_held_items_of_a_backlog_are_looked_at_again_at_the_watermarks_pace() -> None:
+    """Hours behind the wall clock, "when the wall clock passes them" is long ago: the key
+    asks again when the watermark, at its pace, should have passed its earliest item (here
+    1 s of event time ahead, at 1 event ms per wall ms), not every millisecond."""
+    clock = EventClock(wall=_Wall(10_000.0))  # the events below are 10,000 s old
+    clock.register(("cart", 0))
+    clock.register(("clicks", 0))
+    logic = _watermarked(clock)
+    clock.saw(("cart", 0), 5_000)
+    clock.saw(("clicks", 0), 4_000)
+    for partition in (("cart", 0), ("clicks", 0)):
+        clock.position(partition, caught_up=False)
+    out, _ = logic.on_batch([Timed(5, 5_000)])
+    assert list(out) == []
+    at = logic.notify_at()
+    assert at is not None
+    wait_ms = (at - datetime.now(UTC)).total_seconds() * 1000
+    assert 990 <= wait_ms <= 1_000 <= BACKLOG_RECHECK_MS
+    out, _ = logic.on_notify()
+    assert list(out) == [], "the watermark has not moved: nothing to release"
 
 
 def test_an_event_dated_ahead_moves_no_clock_past_the_wall() -> None:
