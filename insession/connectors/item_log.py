@@ -187,9 +187,12 @@ class ItemLog:
             if self._writer is not None:
                 return
             self._writer = BackgroundWriter(
-                self._send, "item-log-writer", self._failed, interval_s=interval_s,
+                self._send,
+                "item-log-writer",
+                self._failed,
+                interval_s=interval_s,
                 linger_s=linger_s,
-            )  # fmt: skip
+            )
         self._writer.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:

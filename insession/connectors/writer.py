@@ -41,10 +41,6 @@ class BackgroundWriter:
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
     def start(self) -> None:
         self._stopping = False
         self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
