@@ -623,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
         print(f"# total {time.perf_counter() - began:.0f}s")
     finally:
-        delete_topics(bootstrap, created)
+        delete_topics({"bootstrap.servers": bootstrap}, created)
         shutil.rmtree(workdir, ignore_errors=True)
         if args.json:
             args.json.write_text(json.dumps(raw, indent=1))

@@ -60,7 +60,7 @@ def main() -> None:
                 )
                 print("redis outage:", report)
             finally:
-                delete_topics(settings.bootstrap_servers, settings.topics.values())
+                delete_topics(settings.kafka_client(), settings.topics.values())
                 delete_prefixed(settings.redis_url, settings.redis_prefix)
         if "broker" not in args.skip:
             report = broker_restart(

@@ -96,12 +96,12 @@ def _bench_settings(base: Settings) -> Settings:
 
 def _clean_up(settings: Settings) -> None:
     """The run's topics and Redis keys go (a latency run leaves a million keys otherwise)."""
-    delete_topics(settings.bootstrap_servers, settings.topics.values())
+    delete_topics(settings.kafka_client(), settings.topics.values())
     delete_prefixed(settings.redis_url, settings.redis_prefix)
 
 
 def _produce(settings: Settings, events: list[Event]) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 5})
+    producer = Producer({**settings.kafka_client(), "linger.ms": 5})
     for event in events:
         producer.produce(
             settings.topic(STREAM_OF[event.type]),
@@ -185,7 +185,7 @@ def bench_latency(
     )
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "group.id": "bench",
             "auto.offset.reset": "earliest",
             "fetch.wait.max.ms": 5,
@@ -205,7 +205,7 @@ def bench_latency(
     reader.start()
     try:
         time.sleep(4)  # let the flow process start and assign its partitions
-        producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
+        producer = Producer({**settings.kafka_client(), "linger.ms": 1})
         sent: dict[str, float] = {}
         traffic = [
             (encode(search), (search.customer_id or "").encode(), triggers)

@@ -146,7 +146,7 @@ def main() -> None:
             _run(settings, "no eviction", 0, client),
         ]
     finally:
-        delete_topics(settings.bootstrap_servers, topics.values())
+        delete_topics(settings.kafka_client(), topics.values())
     print(
         f"\n{args.customers:,} customers, {args.sessions} sessions on average, {args.days:g} days"
     )

@@ -86,7 +86,7 @@ def kafka_rates(lines: list[bytes], args: argparse.Namespace) -> None:
     create_topics(inputs)
     made = [inputs]
     try:
-        producer = Producer({"bootstrap.servers": base.bootstrap_servers, "linger.ms": 20})
+        producer = Producer({**base.kafka_client(), "linger.ms": 20})
         for line in lines:
             event = decode(line)
             if isinstance(event, Event):
@@ -126,7 +126,7 @@ def kafka_rates(lines: list[bytes], args: argparse.Namespace) -> None:
             )
     finally:
         for settings in made:
-            delete_topics(base.bootstrap_servers, settings.topics.values())
+            delete_topics(base.kafka_client(), settings.topics.values())
             delete_prefixed(settings.redis_url, settings.redis_prefix)
 
 

@@ -219,7 +219,7 @@ def dead_letters(settings: Settings) -> tuple[Counter[str], int]:
     what followed the last snapshot: at least once), and how many were sent again."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "group.id": f"soak-dlq-{uuid.uuid4().hex[:6]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
@@ -296,7 +296,7 @@ def main() -> None:
     rng = random.Random(args.seed)
     producer = Producer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "linger.ms": 5,
             "message.max.bytes": 2 * LIMIT,
         }
@@ -382,7 +382,7 @@ def main() -> None:
     )
     print(f"crashes: {crashes}")
     client.close()
-    delete_topics(settings.bootstrap_servers, settings.topics.values())
+    delete_topics(settings.kafka_client(), settings.topics.values())
     delete_prefixed(settings.redis_url, settings.redis_prefix)
     sys.exit(1 if crashes else 0)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from insession.schemas.events import STREAMS
+from insession.urls import is_secret_property
 
 ENV_PREFIX = "INSESSION_"
 DEFAULT_CONFIG_FILE = "insession.toml"
@@ -29,6 +30,12 @@ class Settings:
     """Where the services are and what the topics are called."""
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    kafka: dict[str, str] = field(default_factory=dict, repr=False)
+    """librdkafka properties (`[insession.kafka]`, `INSESSION_KAFKA_<PROPERTY>`) merged into
+    every producer, consumer and admin client the engine makes: security (SASL, TLS), client
+    id, timeouts. Never printed: it holds passwords (`kafka_client`)."""
+    replication_factor: int = 1
+    """Replicas of each topic `insession topics create` makes (3 on a managed cluster)."""
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "insession:"
     topics: dict[str, str] = field(default_factory=_default_topics)
@@ -92,6 +99,11 @@ class Settings:
     """HMAC key that hashes people in Redis key names and offer message keys (`insession.keys`);
     empty: raw ids."""
 
+    def kafka_client(self) -> dict[str, str]:
+        """The properties every Kafka client of the engine starts from: the brokers and the
+        `kafka` table (which never holds an engine-owned property: `ENGINE_KAFKA_PROPERTIES`)."""
+        return {"bootstrap.servers": self.bootstrap_servers, **self.kafka}
+
     def topic(self, stream: str) -> str:
         """The Kafka topic that carries `stream` (a key of `schemas.events.STREAMS`)."""
         return self.topics[stream]
@@ -112,8 +124,9 @@ class Settings:
             with path.open("rb") as handle:
                 values.update(tomllib.load(handle).get("insession", {}))
         from_env = _from_env(env)
-        if "topics" in from_env:  # rename single topics without forgetting the file's names
-            from_env["topics"] = {**values.get("topics", {}), **from_env["topics"]}
+        for table in ("topics", "kafka"):  # a variable sets one entry, keeping the file's others
+            if table in from_env:
+                from_env[table] = {**values.get(table, {}), **from_env[table]}
         values.update(from_env)
         return cls.from_mapping(values)
 
@@ -140,6 +153,8 @@ class Settings:
                 if unknown_streams:
                     raise ValueError(f"topics: unknown stream(s) {', '.join(unknown_streams)}")
                 kwargs[name] = {**_default_topics(), **value}
+            elif name == "kafka":
+                kwargs[name] = _kafka_properties(value)
             elif name == "topic_partitions":
                 kwargs[name] = {k: _to_int(f"topic_partitions.{k}", v) for k, v in value.items()}
             else:
@@ -150,6 +165,62 @@ class Settings:
                 "make a Redis Cluster hash tag of it (the engine tags its own keys)"
             )
         return cls(**kwargs)
+
+
+ENGINE_KAFKA_PROPERTIES = {
+    "bootstrap.servers": "set bootstrap_servers instead",
+    "group.id": "set consumer_group instead",
+    "message.max.bytes": "set max_message_bytes instead",
+    "max.partition.fetch.bytes": "set max_message_bytes instead",
+    "enable.auto.commit": "the flow commits the offsets it has processed itself",
+    "enable.auto.offset.store": "the flow commits the offsets it has processed itself",
+    "enable.partition.eof": "replays and recordings decide where a topic ends",
+    "auto.offset.reset": "the flow decides where it starts (--from-beginning, snapshots)",
+    "enable.idempotence": "the flow's producers must not write a retried send twice",
+}
+"""librdkafka properties the `kafka` table may not set, and why: the engine's guarantees
+(no offer lost or written twice, resuming where it stopped) rest on them."""
+
+
+def _kafka_properties(table: Any) -> dict[str, str]:
+    """The `kafka` table as librdkafka strings, checked as librdkafka would check them."""
+    if not isinstance(table, Mapping):
+        raise ValueError(f"setting kafka: must be a table of librdkafka properties, got {table!r}")
+    properties: dict[str, str] = {}
+    for name, value in table.items():
+        if name in ENGINE_KAFKA_PROPERTIES:
+            raise ValueError(f"setting kafka.{name}: {ENGINE_KAFKA_PROPERTIES[name]}")
+        if isinstance(value, bool):
+            properties[name] = "true" if value else "false"
+        elif isinstance(value, int | float | str):
+            properties[name] = str(value)
+        else:
+            raise ValueError(f"setting kafka.{name}: must be a string, number or boolean")
+    if properties:
+        _check_with_librdkafka(properties)
+    return properties
+
+
+def _check_with_librdkafka(properties: dict[str, str]) -> None:
+    """librdkafka checks names and values when a client is made; one made without brokers
+    never connects, so a misspelt property fails here, at load, not in a running flow. The
+    message names the property, and a secret's value never."""
+    import logging
+
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    quiet = logging.getLogger("insession.settings.kafka")
+    quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    try:
+        AdminClient({**properties, "logger": quiet})
+    except KafkaException as refused:
+        why = refused.args[0].str()
+        for name, value in properties.items():  # librdkafka quotes a bad value
+            if value and is_secret_property(name):
+                why = why.replace(value, "***")
+        raise ValueError(f"setting kafka: {why}") from None
 
 
 def _to_bool(name: str, value: Any) -> bool:
@@ -188,17 +259,25 @@ def _to_float(name: str, value: Any) -> float:
 
 
 def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    """`INSESSION_REDIS_URL` -> redis_url; `INSESSION_TOPIC_CART` -> topics['cart']."""
+    """`INSESSION_REDIS_URL` -> redis_url; `INSESSION_TOPIC_CART` -> topics['cart'];
+    `INSESSION_KAFKA_SASL_MECHANISM` -> kafka['sasl.mechanism'] (a name that is a setting of
+    its own, such as `INSESSION_KAFKA_HEAP`, stays that setting)."""
     values: dict[str, Any] = {}
     topics: dict[str, str] = {}
+    kafka: dict[str, str] = {}
+    own = {f.name for f in dataclasses.fields(Settings)}
     for key, value in env.items():
         if not key.startswith(ENV_PREFIX) or key == ENV_PREFIX + "CONFIG":
             continue
         name = key[len(ENV_PREFIX) :].lower()
         if name.startswith("topic_"):
             topics[name[len("topic_") :]] = value
+        elif name.startswith("kafka_") and name not in own:
+            kafka[name[len("kafka_") :].replace("_", ".")] = value
         else:
             values[name] = value
     if topics:
         values["topics"] = topics
+    if kafka:
+        values["kafka"] = kafka
     return values

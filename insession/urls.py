@@ -1,4 +1,5 @@
-"""URLs fit to print: what the engine says about the servers it reaches never shows a secret."""
+"""URLs and client properties fit to print: what the engine says about the servers it reaches
+never shows a secret."""
 
 from __future__ import annotations
 
@@ -17,3 +18,20 @@ def redacted_url(url: str) -> str:
     'redis://app:***@cache:6379/0?password=***&db=1'
     """
     return _QUERY_SECRET.sub(r"\1***", _USERINFO_PASSWORD.sub(r"\1:***@", url))
+
+
+_SECRET_PROPERTY = re.compile(r"password|secret|token|jaas|\.pem$|oauthbearer\.config", re.I)
+
+
+def is_secret_property(name: str) -> bool:
+    """Whether a librdkafka property holds a secret (`sasl.password`, `ssl.key.pem`, ...)."""
+    return _SECRET_PROPERTY.search(name) is not None
+
+
+def redacted_properties(properties: dict[str, str]) -> dict[str, str]:
+    """Client properties fit to print: each secret's value becomes `***`.
+
+    >>> redacted_properties({"sasl.username": "shop", "sasl.password": "s3cret"})
+    {'sasl.username': 'shop', 'sasl.password': '***'}
+    """
+    return {k: "***" if is_secret_property(k) else v for k, v in properties.items()}

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Prepares a fresh machine for insession: system packages (Java, Maven, Redis, and Chromium with
-# its driver for the ops page's browser test) when missing,
-# and a virtual environment in .venv with the project and its dev tools. Safe to re-run:
-# it reinstalls the Python packages only when pyproject.toml changed.
+# Prepares a fresh machine for insession: system packages (Java, Maven, Redis, OpenSSL for the
+# local services' certificates, and Chromium with its driver for the ops page's browser test)
+# when missing, and a virtual environment in .venv with the project and its dev tools. Safe to
+# re-run: it reinstalls the Python packages only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +10,7 @@ need=()
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
 command -v redis-server >/dev/null || need+=(redis-server)
+command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 if ((${#need[@]})); then

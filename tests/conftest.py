@@ -56,7 +56,7 @@ def kafka_settings(
     base_settings: Settings, run_id: str, request: pytest.FixtureRequest
 ) -> Iterator[Settings]:
     """Settings whose topics are this test's own, created on the real broker, deleted after."""
-    if not broker_ready(base_settings.bootstrap_servers):
+    if not broker_ready(base_settings.kafka_client()):
         unavailable(
             f"Kafka is not answering at {base_settings.bootstrap_servers} "
             "(start it with `insession services up`)"
@@ -66,7 +66,7 @@ def kafka_settings(
     settings = dataclasses.replace(base_settings, topics=topics, partitions=2)
     create_topics(settings)
     yield settings
-    delete_topics(settings.bootstrap_servers, topics.values())
+    delete_topics(settings.kafka_client(), topics.values())
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def consume(
     """The streams' messages from the start: once `at_least` arrived, until a poll is empty."""
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "group.id": group,
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,

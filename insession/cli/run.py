@@ -66,6 +66,7 @@ def _run_process(args: argparse.Namespace, settings: Settings) -> int:
     from bytewax.recovery import RecoveryConfig
     from bytewax.run import cli_main
 
+    from insession.connectors.kafka_admin import describe, refusal
     from insession.ops.metrics import FlowMetrics
     from insession.runner.cluster import Cluster
     from insession.runner.engine import tune_garbage_collector
@@ -103,6 +104,14 @@ def _run_process(args: argparse.Namespace, settings: Settings) -> int:
             f"({'resuming from it if it holds a snapshot' if resumed else 'new'})",
             file=sys.stderr,
         )
+    refused = refusal(settings.kafka_client())
+    if refused is not None:
+        print(
+            f"insession run: Kafka at {describe(settings.kafka_client())} refused this client "
+            f"({refused}); check the [insession.kafka] settings",
+            file=sys.stderr,
+        )
+        return 2
     flow = kafka_flow(
         settings,
         from_beginning=args.from_beginning,
@@ -124,7 +133,8 @@ def _run_process(args: argparse.Namespace, settings: Settings) -> int:
     tune_garbage_collector()
     place = f"process {cluster.process_id} of {len(cluster.addresses)}, " if cluster else ""
     print(
-        f"insession run: {place}reading {settings.bootstrap_servers}, {args.workers} worker(s)"
+        f"insession run: {place}reading {describe(settings.kafka_client())}, "
+        f"{args.workers} worker(s)"
         f"{f', metrics on {server.url}' if server else ''}; Ctrl-C stops",
         file=sys.stderr,
     )
@@ -157,7 +167,7 @@ def _serve_run_metrics(
     from insession.dev.services import redis_ready
     from insession.ops.metrics import serve_metrics
 
-    checks = {"kafka": lambda: broker_ready(settings.bootstrap_servers)}
+    checks = {"kafka": lambda: broker_ready(settings.kafka_client())}
     if redis:
         checks["redis"] = lambda: redis_ready(settings)
     return serve_metrics(metrics, settings.metrics_host, port, checks)

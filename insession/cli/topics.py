@@ -20,7 +20,7 @@ def _topics(args: argparse.Namespace, settings: Settings) -> int:
             state = "created" if topic in created else "exists"
             print(f"{topic:<32} {settings.partitions_for(stream):>3} partitions  {state}")
         return 0
-    for name, partitions in sorted(list_topics(settings.bootstrap_servers).items()):
+    for name, partitions in sorted(list_topics(settings.kafka_client()).items()):
         print(f"{name:<32} {partitions:>3} partitions")
     return 0
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -57,31 +57,70 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
-def admin_client(bootstrap_servers: str) -> AdminClient:
+KafkaClient = Mapping[str, str]
+"""librdkafka properties a client is made from: `Settings.kafka_client()` (the brokers, and
+the security and other properties of the `kafka` table)."""
+
+
+def brokers(client: KafkaClient) -> str:
+    """The broker addresses of `client`, to name in messages (never its other properties)."""
+    return client["bootstrap.servers"]
+
+
+def describe(client: KafkaClient) -> str:
+    """`127.0.0.1:9094 over SASL_SSL, SCRAM-SHA-512`: where and how, for logs (no secrets)."""
+    how = client.get("security.protocol", "plaintext")
+    if "sasl.mechanism" in client and how.upper().startswith("SASL"):
+        how += f", {client['sasl.mechanism']}"
+    return f"{brokers(client)} over {how}"
+
+
+def admin_client(client: KafkaClient) -> AdminClient:
     """An AdminClient that does not flood stderr while the broker is down."""
-    return AdminClient({"bootstrap.servers": bootstrap_servers, "logger": _QUIET})
+    return AdminClient({**client, "logger": _QUIET})
 
 
-def broker_ready(bootstrap_servers: str, timeout: float = 2.0) -> bool:
-    """True when the broker answers a metadata request (not merely an open port)."""
-    first = bootstrap_servers.split(",")[0]
+def broker_ready(client: KafkaClient, timeout: float = 2.0) -> bool:
+    """True when the broker answers a metadata request (not merely an open port), which
+    over SASL or TLS means it accepted the client's credentials too."""
+    first = brokers(client).split(",")[0]
     if not port_open(*split_address(first)):
         return False
     try:
-        metadata = admin_client(bootstrap_servers).list_topics(timeout=timeout)
+        metadata = admin_client(client).list_topics(timeout=timeout)
     except KafkaException:
         return False
     return bool(metadata.brokers)
 
 
-def wait_for_broker(bootstrap_servers: str, timeout: float = 60.0) -> float:
+REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
+"""What the brokers answer when they will not take the client as it is (its credentials, or
+the certificate it was told to trust): waiting does not mend either."""
+
+
+def refusal(client: KafkaClient, timeout: float = 10.0) -> str | None:
+    """Why the brokers refuse `client` (librdkafka's words: a SASL authentication failure, a
+    certificate that could not be verified), or None if they answer or are merely down. A run
+    ends on a refusal at once, where it would wait out a broker that is down."""
+    errors: list[KafkaError] = []
+    admin = AdminClient({**client, "logger": _QUIET, "error_cb": errors.append})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not errors:
+        try:
+            admin.list_topics(timeout=0.5)
+            return None
+        except KafkaException:
+            admin.poll(0)  # serves the error callback
+    refused = [error.str() for error in errors if error.code() in REFUSALS]
+    return refused[0] if refused else None
+
+
+def wait_for_broker(client: KafkaClient, timeout: float = 60.0) -> float:
     """Block until the broker answers; return the seconds waited. Raises TimeoutError."""
     started = time.monotonic()
-    while not broker_ready(bootstrap_servers):
+    while not broker_ready(client):
         if time.monotonic() - started > timeout:
-            raise TimeoutError(
-                f"Kafka at {bootstrap_servers} did not answer within {timeout:.0f} s"
-            )
+            raise TimeoutError(f"Kafka at {brokers(client)} did not answer within {timeout:.0f} s")
         time.sleep(0.2)
     return time.monotonic() - started
 
@@ -93,17 +132,17 @@ def create_topics(
 
     Each topic takes records up to `record_limit` (the broker's default, 1 MiB + 12 bytes,
     refuses a 1 MiB message in its batch). Idempotent: topics that already exist are left as
-    they are. Returns the names created.
+    they are. Each has `Settings.replication_factor` replicas. Returns the names created.
     """
-    wait_for_broker(settings.bootstrap_servers, timeout)
+    wait_for_broker(settings.kafka_client(), timeout)
     chosen = list(streams) if streams is not None else list(settings.topics)
-    client = admin_client(settings.bootstrap_servers)
+    client = admin_client(settings.kafka_client())
     config = {"max.message.bytes": str(record_limit(settings.max_message_bytes))}
     wanted = [
         NewTopic(
             settings.topic(s),
             num_partitions=settings.partitions_for(s),
-            replication_factor=1,
+            replication_factor=settings.replication_factor,
             config=config,
         )
         for s in chosen
@@ -119,13 +158,13 @@ def create_topics(
     return created
 
 
-def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout: float = 30.0) -> None:
+def delete_topics(client: KafkaClient, names: Iterable[str], timeout: float = 30.0) -> None:
     """Delete topics, ignoring those that are already gone."""
     names = list(names)
     if not names:
         return
-    client = admin_client(bootstrap_servers)
-    for future in client.delete_topics(names, operation_timeout=timeout).values():
+    admin = admin_client(client)
+    for future in admin.delete_topics(names, operation_timeout=timeout).values():
         try:
             future.result()
         except KafkaException as failure:
@@ -133,9 +172,9 @@ def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout: float =
                 raise
 
 
-def list_topics(bootstrap_servers: str, timeout: float = 10.0) -> dict[str, int]:
+def list_topics(client: KafkaClient, timeout: float = 10.0) -> dict[str, int]:
     """Topic name -> partition count, internal topics excluded."""
-    metadata = admin_client(bootstrap_servers).list_topics(timeout=timeout)
+    metadata = admin_client(client).list_topics(timeout=timeout)
     return {
         name: len(topic.partitions)
         for name, topic in metadata.topics.items()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from insession.connectors.kafka_admin import producer_limits
+from insession.connectors.kafka_admin import KafkaClient, producer_limits
 from insession.schemas.codec import DEFAULT_MAX_BYTES
 
 DURABLE_FLUSH_TIMEOUT_S = 30.0
@@ -26,15 +26,16 @@ LOG_EVERY = 1000
 
 
 def producer_config(
-    bootstrap_servers: str, max_message_bytes: int = DEFAULT_MAX_BYTES
+    client: KafkaClient, max_message_bytes: int = DEFAULT_MAX_BYTES
 ) -> dict[str, object]:
     """The flow's producers: idempotent (a retried send is not written twice), batched for at
-    most 1 ms, compressed, and taking records as large as the topics do."""
+    most 1 ms, compressed, and taking records as large as the topics do. The client's own
+    properties (the `kafka` table) may change the batching and compression."""
     return {
-        "bootstrap.servers": bootstrap_servers,
-        "enable.idempotence": True,
         "linger.ms": 1,
         "compression.type": "lz4",
+        **client,
+        "enable.idempotence": True,
         **producer_limits(max_message_bytes),
     }
 
@@ -45,7 +46,7 @@ class TopicProducer:
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        client: KafkaClient,
         topic: str,
         *,
         max_message_bytes: int = DEFAULT_MAX_BYTES,
@@ -54,7 +55,7 @@ class TopicProducer:
         self.topic = topic
         self.on_error = on_error
         self.failures = 0
-        config = producer_config(bootstrap_servers, max_message_bytes)
+        config = producer_config(client, max_message_bytes)
         self.producer = Producer({**config, "on_delivery": self._delivered})
 
     def send(self, value: bytes, key: str | None) -> bool:
@@ -121,7 +122,7 @@ class TopicTarget:
     """Where a sink produces and how: every Kafka sink of the flow is built from one, and
     each worker's partition of the sink makes its producer from it."""
 
-    bootstrap_servers: str
+    client: KafkaClient
     topic: str
     durable: bool = False
     """Each batch waits for the broker's ack (recovery on): a snapshot never covers what is
@@ -131,7 +132,7 @@ class TopicTarget:
 
     def producer(self) -> TopicProducer:
         return TopicProducer(
-            self.bootstrap_servers,
+            self.client,
             self.topic,
             max_message_bytes=self.max_message_bytes,
             on_error=self.on_error,

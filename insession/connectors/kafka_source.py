@@ -28,7 +28,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from insession.connectors.kafka_admin import admin_client
+from insession.connectors.kafka_admin import KafkaClient, admin_client
 from insession.operators.event_clock import EventClock
 from insession.operators.routing import Inbound
 from insession.runner.stopping import stop_requested
@@ -197,7 +197,7 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, Resume]):
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        client: KafkaClient,
         topics: list[str],
         *,
         starting_offset: int,
@@ -216,7 +216,7 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, Resume]):
         self.clock = clock
         self.group_id = group_id
         self.commit_delay_s = commit_delay_s
-        self.bootstrap_servers = bootstrap_servers
+        self.client = dict(client)
         self.topics = topics
         self.starting_offset = starting_offset
         self.tail = tail
@@ -225,7 +225,7 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, Resume]):
         self.config = config or {}
 
     def list_parts(self) -> list[str]:
-        metadata = admin_client(self.bootstrap_servers).list_topics(timeout=30)
+        metadata = admin_client(self.client).list_topics(timeout=30)
         parts = []
         for topic in self.topics:
             found = metadata.topics.get(topic)
@@ -241,14 +241,14 @@ class LiveKafkaSource(FixedPartitionedSource[Inbound, Resume]):
     ) -> _LivePartition:
         index, topic = for_part.split("-", 1)
         config: dict[str, object] = {
-            "bootstrap.servers": self.bootstrap_servers,
+            **self.config,  # the engine's tuning, which the client's own properties override
+            **self.client,
             # Partitions are assigned, not subscribed: the group only keeps committed offsets
             # (where a restart without snapshots resumes, and what lag tools read).
             "group.id": self.group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "latest",  # a committed offset gone with retention
             "enable.partition.eof": not self.tail,
-            **self.config,
         }
         offset = self.starting_offset if resume_state is None else resume_state[0]
         if self.clock is not None:

@@ -34,7 +34,7 @@ from confluent_kafka import (
 )
 from tqdm import tqdm
 
-from insession.connectors.kafka_admin import admin_client
+from insession.connectors.kafka_admin import KafkaClient, admin_client, brokers
 from insession.connectors.recording import (
     EnvelopeWriter,
     PartitionRange,
@@ -111,17 +111,17 @@ def topics_to_record(names: Sequence[str], settings: Settings) -> list[str]:
     return [settings.topics.get(name, name) for name in names]
 
 
-def _partitions(bootstrap_servers: str, topics: Sequence[str]) -> list[PartitionId]:
+def _partitions(client: KafkaClient, topics: Sequence[str]) -> list[PartitionId]:
     try:
-        metadata = admin_client(bootstrap_servers).list_topics(timeout=30)
+        metadata = admin_client(client).list_topics(timeout=30)
     except KafkaException as failure:
-        raise RecordError(f"Kafka at {bootstrap_servers} did not answer: {failure}") from None
+        raise RecordError(f"Kafka at {brokers(client)} did not answer: {failure}") from None
     found: list[PartitionId] = []
     for topic in topics:
         described = metadata.topics.get(topic)
         if described is None or described.error is not None:
             raise RecordError(
-                f"topic {topic!r} does not exist on {bootstrap_servers} "
+                f"topic {topic!r} does not exist on {brokers(client)} "
                 "(name a stream such as 'cart', or an existing topic)"
             )
         found.extend((topic, index) for index in sorted(described.partitions))
@@ -208,10 +208,10 @@ def record(
     clock: Callable[[], float] = time.monotonic,
 ) -> RecordResult:
     """Copy `topics` (names as on the broker) into the recording `out` until `stop` says."""
-    partitions = _partitions(settings.bootstrap_servers, topics)
+    partitions = _partitions(settings.kafka_client(), topics)
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "group.id": f"insession-record-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,

@@ -10,6 +10,7 @@ only the processes whose pid files this module wrote.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import os
 import shutil
 import signal
@@ -26,8 +27,15 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from insession.connectors.kafka_admin import broker_ready, port_open, split_address, wait_for_broker
+from insession.connectors.kafka_admin import (
+    KafkaClient,
+    broker_ready,
+    port_open,
+    split_address,
+    wait_for_broker,
+)
 from insession.connectors.redis_client import REDIS_ERRORS, connect
+from insession.dev import secured
 from insession.settings import Settings
 
 LOG4J2_CONFIG = """\
@@ -66,9 +74,9 @@ class ServiceState:
 
     def describe(self) -> str:
         if not self.answering:
-            return f"{self.name:<13} down      {self.address}"
+            return f"{self.name:<15} down      {self.address}"
         owner = f"pid {self.pid}, started by insession" if self.started_here else "not ours"
-        return f"{self.name:<13} up        {self.address}  ({owner})"
+        return f"{self.name:<15} up        {self.address}  ({owner})"
 
 
 def _pid_file(settings: Settings, name: str) -> Path:
@@ -144,18 +152,26 @@ def kafka_libs(settings: Settings) -> Path:
     return libs
 
 
-def _kafka_properties(settings: Settings, data_dir: Path) -> str:
+def _kafka_properties(settings: Settings, data_dir: Path, secured_listeners: bool) -> str:
     host, port = split_address(settings.bootstrap_servers.split(",")[0])
     controller = f"{host}:{settings.kafka_controller_port}"
+    plaintext = [
+        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{controller}",
+        f"advertised.listeners=PLAINTEXT://{host}:{port}",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+    ]
+    listeners = (
+        secured.kafka_listener_properties(settings, f"{host}:{port}", controller)
+        if secured_listeners
+        else plaintext
+    )
     return "\n".join(
         [
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.bootstrap.servers={controller}",
-            f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{controller}",
-            f"advertised.listeners=PLAINTEXT://{host}:{port}",
+            *listeners,
             "controller.listener.names=CONTROLLER",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={data_dir}",
             f"num.partitions={settings.partitions}",
@@ -182,10 +198,19 @@ def kafka_cluster_id() -> str:
             return cluster_id
 
 
-def start_kafka(settings: Settings, timeout: float = 90.0) -> float:
-    """Start a single-node KRaft broker unless one answers already; return seconds to ready."""
+def _plaintext(settings: Settings) -> KafkaClient:
+    """The local broker's plaintext listener (the `kafka` table is for the flow's brokers)."""
+    return {"bootstrap.servers": settings.bootstrap_servers}
+
+
+def start_kafka(
+    settings: Settings, timeout: float = 90.0, *, secured_listeners: bool = True
+) -> float:
+    """Start a single-node KRaft broker unless one answers already; return seconds to ready.
+    It listens in plaintext at `bootstrap_servers` and, with `secured_listeners`, on the
+    secured ports (`secured`; fixed ports: one broker per machine has them)."""
     started = time.monotonic()
-    if broker_ready(settings.bootstrap_servers):
+    if broker_ready(_plaintext(settings)):
         return 0.0
     host, port = split_address(settings.bootstrap_servers.split(",")[0])
     if port_open(host, port):
@@ -200,7 +225,7 @@ def start_kafka(settings: Settings, timeout: float = 90.0) -> float:
     data_dir = (home / "data").resolve()
     home.mkdir(parents=True, exist_ok=True)
     properties = home / "server.properties"
-    properties.write_text(_kafka_properties(settings, data_dir))
+    properties.write_text(_kafka_properties(settings, data_dir, secured_listeners))
     log4j = home / "log4j2.yaml"
     log4j.write_text(LOG4J2_CONFIG)
     if not (data_dir / "meta.properties").is_file():
@@ -240,7 +265,10 @@ def start_kafka(settings: Settings, timeout: float = 90.0) -> float:
         ],
     )
     try:
-        wait_for_broker(settings.bootstrap_servers, timeout)
+        wait_for_broker(_plaintext(settings), timeout)
+        if secured_listeners:
+            secured.add_scram_user(settings)
+            wait_for_broker(secured.local_clients(settings).kafka["sasl"], timeout)
     except TimeoutError as late:
         log_tail = (settings.services_dir / "kafka.log").read_text()[-3000:]
         raise ServiceError(f"{late}; last lines of the broker log:\n{log_tail}") from None
@@ -330,6 +358,40 @@ def start_redis(settings: Settings, timeout: float = 30.0) -> float:
     return time.monotonic() - started
 
 
+def start_secured_redis(settings: Settings, timeout: float = 30.0) -> float:
+    """Start the redis-server that asks for a password or an ACL user, in plaintext and over
+    TLS (`secured`), unless it answers already; seconds to ready."""
+    started = time.monotonic()
+    url = secured.local_clients(settings).redis["password"]
+
+    def answers() -> bool:
+        client = connect(url, fail_fast=True, socket_timeout=1)
+        try:
+            return bool(client.ping())
+        except REDIS_ERRORS:
+            return False
+        finally:
+            client.close()
+
+    if answers():
+        return 0.0
+    for port in (secured.REDIS_SECURE_PORT, secured.REDIS_TLS_PORT):
+        if port_open(secured.HOST, port):
+            raise ServiceError(f"port {port} is taken by something that does not answer Redis")
+    home = (settings.services_dir / "redis-secured").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    argv = _redis_argv(
+        _redis_server_binary(),
+        secured.HOST,
+        secured.REDIS_SECURE_PORT,
+        home,
+        *secured.redis_secure_argv(settings),
+    )
+    _spawn(settings, "redis-secured", argv)
+    _wait(answers, started, timeout, "the secured Redis", "redis-secured.log")
+    return time.monotonic() - started
+
+
 # --- Redis Cluster --------------------------------------------------------------------------
 
 CLUSTER_HOST = "127.0.0.1"
@@ -415,12 +477,17 @@ def start_redis_cluster(
     return time.monotonic() - started
 
 
-def _wait(ready: Callable[[], bool], started: float, timeout: float, what: str) -> None:
+def _wait(
+    ready: Callable[[], bool],
+    started: float,
+    timeout: float,
+    what: str,
+    logs: str = "redis-cluster-*.log",
+) -> None:
     while not ready():
         if time.monotonic() - started > timeout:
             raise ServiceError(
-                f"{what} not ready within {timeout:.0f} s; see {CLUSTER_HOST} logs in "
-                "<services dir>/redis-cluster-*.log"
+                f"{what} not ready within {timeout:.0f} s; see <services dir>/{logs}"
             )
         time.sleep(0.05)
 
@@ -430,6 +497,7 @@ def _wait(ready: Callable[[], bool], started: float, timeout: float, what: str) 
 _COMMAND_WORDS = {
     "kafka": "kafka.Kafka",
     "redis": "redis-server",
+    "redis-secured": "redis-server",
     **{f"redis-cluster-{port}": "redis-server" for port in CLUSTER_PORTS},
 }
 
@@ -439,6 +507,7 @@ def up(settings: Settings) -> dict[str, float]:
     settings.services_dir.mkdir(parents=True, exist_ok=True)
     return {
         "redis": start_redis(settings),
+        "redis-secured": start_secured_redis(settings),
         "redis-cluster": start_redis_cluster(settings),
         "kafka": start_kafka(settings),
     }
@@ -478,16 +547,36 @@ def status(settings: Settings) -> list[ServiceState]:
     kafka_pid = _read_pid(settings, "kafka", _COMMAND_WORDS["kafka"])
     redis_pid = _read_pid(settings, "redis", _COMMAND_WORDS["redis"])
     cluster_pid = _read_pid(settings, f"redis-cluster-{CLUSTER_PORTS[0]}", "redis-server")
+    secured_pid = _read_pid(settings, "redis-secured", "redis-server")
+    doors = secured.local_clients(settings)
+    secured_kafka = [
+        ServiceState(
+            f"kafka-{name.replace('_', '-')}",
+            client["bootstrap.servers"],
+            broker_ready(client),
+            kafka_pid,
+            kafka_pid is not None,
+        )
+        for name, client in doors.kafka.items()
+    ]
     return [
         ServiceState(
             "kafka",
             settings.bootstrap_servers,
-            broker_ready(settings.bootstrap_servers),
+            broker_ready(_plaintext(settings)),
             kafka_pid,
             kafka_pid is not None,
         ),
+        *secured_kafka,
         ServiceState(
             "redis", f"{host}:{port}", redis_ready(settings), redis_pid, redis_pid is not None
+        ),
+        ServiceState(
+            "redis-secured",
+            f"{secured.HOST}:{secured.REDIS_SECURE_PORT},tls:{secured.REDIS_TLS_PORT}",
+            redis_ready(dataclasses.replace(settings, redis_url=doors.redis["password"])),
+            secured_pid,
+            secured_pid is not None,
         ),
         ServiceState(
             "redis-cluster",

@@ -97,16 +97,16 @@ def probe_readiness(base_url: str, timeout: float = 3.0) -> Probe:
 
 def probe_services(settings: Settings) -> list[Probe]:
     """Kafka and Redis themselves, as the settings address them (no flow needed)."""
-    from insession.connectors.kafka_admin import broker_ready
+    from insession.connectors.kafka_admin import broker_ready, describe
     from insession.dev.services import redis_ready
 
-    kafka = broker_ready(settings.bootstrap_servers)
+    kafka = broker_ready(settings.kafka_client())
     redis = redis_ready(settings)
     return [
         Probe(
             "kafka",
             kafka,
-            f"{'answers' if kafka else 'no answer'} at {settings.bootstrap_servers}",
+            f"{'answers' if kafka else 'no answer'} at {describe(settings.kafka_client())}",
         ),
         Probe(
             "redis",

@@ -103,7 +103,7 @@ def kafka_flow(
     produce_error = metrics.produce_error if metrics is not None else None
     live = live_time(settings)
     source = LiveKafkaSource(
-        settings.bootstrap_servers,
+        settings.kafka_client(),
         [settings.topic(s) for s in INPUT_STREAMS],
         starting_offset=OFFSET_BEGINNING if from_beginning else OFFSET_STORED,
         tail=tail,
@@ -122,7 +122,7 @@ def kafka_flow(
 
     def target(stream: str) -> TopicTarget:
         return TopicTarget(
-            settings.bootstrap_servers,
+            settings.kafka_client(),
             settings.topic(stream),
             durable=durable,
             on_error=produce_error,

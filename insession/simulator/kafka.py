@@ -45,10 +45,10 @@ def produce(
 
     producer = Producer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
             "linger.ms": 5,
-            "enable.idempotence": True,
             "compression.type": "lz4",
+            **settings.kafka_client(),
+            "enable.idempotence": True,
         }
     )
     stats = ProduceStats()

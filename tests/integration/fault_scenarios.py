@@ -87,7 +87,7 @@ def produce(settings: Settings, items: list[Event | bytes], rate: float) -> None
     """Send at about `rate` messages/s; bytes go to the click-stream topic as they are."""
     producer = Producer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "linger.ms": 5,
             "message.timeout.ms": 120_000,
             **producer_limits(settings.max_message_bytes),  # storefronts may send up to it
@@ -233,7 +233,7 @@ def private_services(base: Settings, home: Path, *, kafka: bool, redis_server: b
             kafka_controller_port=free_port(),
             partitions=2,
         )
-        start_kafka(settings)
+        start_kafka(settings, secured_listeners=False)
         create_topics(settings)
     return settings
 
@@ -330,7 +330,7 @@ def broker_restart(
         time.sleep(len(events) / rate / 3)
         stop(settings, "kafka")
         time.sleep(down_s)
-        restart_s = start_kafka(settings)
+        restart_s = start_kafka(settings, secured_listeners=False)
         back = time.monotonic()
         producing.join()
         converged = wait_for(

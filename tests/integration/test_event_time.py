@@ -184,7 +184,7 @@ def _send_late(settings: Settings, events: list[Event], spread_ms: int, seed: in
     retry delays send: arrival order differs from event order by up to `spread_ms`."""
     rng = random.Random(seed)
     due = sorted(((e.event_time + rng.uniform(0, spread_ms), e) for e in events), key=_first)
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
+    producer = Producer({**settings.kafka_client(), "linger.ms": 1})
     for at_ms, event in due:
         wait_s = at_ms / 1000 - time.time()
         if wait_s > 0:
@@ -329,7 +329,7 @@ def test_live_caught_up_and_replayed_the_same_events_give_the_same_state(
         finally:
             backlog.stop()
     finally:
-        delete_topics(caught_up_settings.bootstrap_servers, caught_up_settings.topics.values())
+        delete_topics(caught_up_settings.kafka_client(), caught_up_settings.topics.values())
 
 
 def test_a_restart_without_snapshots_resumes_from_the_group_offsets(

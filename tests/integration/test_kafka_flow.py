@@ -138,7 +138,7 @@ def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
     run_id: str,
     running_flow: None,
 ) -> None:
-    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    producer = Producer({**kafka_settings.kafka_client()})
     _produce(producer, kafka_settings, _warm_up(), 0)
     assert _consume_all(kafka_settings, "offers", f"warm-{run_id}", 1), "the flow is not live"
 
@@ -203,7 +203,7 @@ def test_simulated_traffic_through_kafka(
     erased = {e.customer_id for e in events if isinstance(e, ErasureRequest)}
     assert malformed > 0 and consented and erased
 
-    producer = Producer({"bootstrap.servers": kafka_settings.bootstrap_servers})
+    producer = Producer({**kafka_settings.kafka_client()})
     _produce(producer, kafka_settings, _warm_up(), 0)
     assert _consume_all(kafka_settings, "offers", f"warm-{run_id}", 1), "the flow is not live"
     sent = produce(items, kafka_settings, rate=3000)

@@ -27,9 +27,7 @@ def test_samples_cover_every_contract() -> None:
 
 def test_every_contract_round_trips_through_kafka(kafka_settings: Settings, run_id: str) -> None:
     sent = sample_contracts()
-    producer = Producer(
-        {"bootstrap.servers": kafka_settings.bootstrap_servers, "enable.idempotence": True}
-    )
+    producer = Producer({**kafka_settings.kafka_client(), "enable.idempotence": True})
     for contract in sent:
         producer.produce(
             kafka_settings.topic(STREAM_OF[contract.type]), encode(contract), key=_key(contract)

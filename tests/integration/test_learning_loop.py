@@ -112,7 +112,7 @@ def test_feedback_teaches_the_model_which_survives_a_restart(
     run_id: str,
     flow: RunningFlow,
 ) -> None:
-    producer = Producer({"bootstrap.servers": flow_settings.bootstrap_servers})
+    producer = Producer({**flow_settings.kafka_client()})
     model_key = f"{redis_prefix}model:live:thompson"
     now = int(time.time() * 1000)
     people = {f"shopper-{n}" for n in range(8)}

@@ -33,13 +33,13 @@ class Storefront(threading.Thread):
     def run(self) -> None:
         consumer = Consumer(
             {
-                "bootstrap.servers": self.settings.bootstrap_servers,
+                **self.settings.kafka_client(),
                 "group.id": self.group,
                 "auto.offset.reset": "earliest",
             }
         )
         consumer.subscribe([self.settings.topic("offers")])
-        producer = Producer({"bootstrap.servers": self.settings.bootstrap_servers})
+        producer = Producer({**self.settings.kafka_client()})
         answered = 0
         while not self.stopped.is_set():
             message = consumer.poll(0.2)

@@ -87,7 +87,7 @@ def test_the_product_feed_is_read_bad_updates_dead_lettered_and_shoppers_unaffec
         mixed: list = [item for pair in zip(events, updates, strict=False) for item in pair]
         mixed += events[len(updates) :]
         produce(flow_settings, mixed, rate=400)
-        producer = Producer({"bootstrap.servers": flow_settings.bootstrap_servers})
+        producer = Producer({**flow_settings.kafka_client()})
         for raw, _ in bad.values():
             producer.produce(flow_settings.topic("products"), raw, key=b"p1")
         assert producer.flush(30) == 0

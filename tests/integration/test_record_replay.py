@@ -56,7 +56,7 @@ def _failed_searches(customer: str, start_ms: int) -> list[Search]:
 
 
 def _send(settings: Settings, searches: list[Search]) -> None:
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({**settings.kafka_client()})
     for search in searches:
         producer.produce(settings.topic("clickstream"), encode(search),
                          key=(search.customer_id or "").encode())  # fmt: skip
@@ -78,7 +78,7 @@ def _everything_on(settings: Settings, stream: str) -> list[Message]:
     topic = settings.topic(stream)
     consumer = Consumer(
         {
-            "bootstrap.servers": settings.bootstrap_servers,
+            **settings.kafka_client(),
             "group.id": f"all-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
         }
@@ -122,7 +122,7 @@ def _produce_person_by_person(items: list[Event | bytes], settings: Settings) ->
         at = max([n / RATE, *(last[p] + PERSON_GAP_S for p in people if p in last)])
         last.update(dict.fromkeys(people, at))
         schedule.append((at, n, item))
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers, "linger.ms": 1})
+    producer = Producer({**settings.kafka_client(), "linger.ms": 1})
     started = time.monotonic()
     for at, _, item in sorted(schedule, key=lambda planned: planned[:2]):
         ahead = started + at - time.monotonic()
@@ -187,7 +187,7 @@ class RoundTrip:
 def round_trip(
     base_settings: Settings, run_id: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RoundTrip]:
-    if not broker_ready(base_settings.bootstrap_servers):
+    if not broker_ready(base_settings.kafka_client()):
         unavailable(f"Kafka is not answering at {base_settings.bootstrap_servers}")
     topics = {stream: f"test.{run_id}.record_replay.{stream}" for stream in base_settings.topics}
     settings = dataclasses.replace(
@@ -211,7 +211,7 @@ def round_trip(
         assert replayed is not None
         yield RoundTrip(settings, sent, live_offers, live_letters, recording, replayed)  # type: ignore[arg-type]
     finally:
-        delete_topics(settings.bootstrap_servers, topics.values())
+        delete_topics(settings.kafka_client(), topics.values())
 
 
 def test_the_recording_holds_every_message_sent_byte_for_byte(round_trip: RoundTrip) -> None:

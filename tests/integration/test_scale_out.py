@@ -67,7 +67,7 @@ def _topics(base: Settings, tag: str) -> Settings:
 
 def _produce_as_they_happen(targets: list[Settings], events: list[Event]) -> None:
     """Each event to every target's topics when the wall clock reaches its time."""
-    producer = Producer({"bootstrap.servers": targets[0].bootstrap_servers, "linger.ms": 1})
+    producer = Producer({**targets[0].kafka_client(), "linger.ms": 1})
     for event in events:
         wait_s = event.event_time / 1000 - time.time()
         if wait_s > 0:
@@ -127,7 +127,7 @@ def test_two_processes_send_the_same_offers_as_one(
             if flow.poll() is None:
                 flow.kill()
         for settings in (one, two):
-            delete_topics(settings.bootstrap_servers, settings.topics.values())
+            delete_topics(settings.kafka_client(), settings.topics.values())
     assert len(alone) > 50
     assert together == alone, _difference(alone, together)
     assert "process 1 of 2" in logs[1].read_text()

@@ -3,14 +3,20 @@ and the topics, producers and consumers agree on how large a message may be."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import ConfigResource
 
-from insession.connectors.kafka_admin import admin_client, consumer_limits, record_limit
-from insession.connectors.kafka_producer import TopicProducer
+from insession.connectors.kafka_admin import (
+    admin_client,
+    consumer_limits,
+    create_topics,
+    record_limit,
+)
+from insession.connectors.kafka_producer import TopicProducer, producer_config
 from insession.settings import Settings
 from tests.kafka_io import consume
 
@@ -22,7 +28,7 @@ def test_a_message_over_the_producers_limit_is_counted_and_the_next_one_goes(
 ) -> None:
     topic = kafka_settings.topic("dead_letter")
     refused: list[str] = []
-    producer = TopicProducer(kafka_settings.bootstrap_servers, topic, on_error=refused.append)
+    producer = TopicProducer(kafka_settings.kafka_client(), topic, on_error=refused.append)
     too_large = record_limit(kafka_settings.max_message_bytes) + 1
     assert producer.send(b"x" * too_large, None) is False
     assert producer.send(b"fine", "k") is True
@@ -42,7 +48,7 @@ def test_a_message_the_broker_refuses_is_counted_at_delivery(
     refused: list[str] = []
     # This producer would take 4 MiB; the topic takes what the settings allow.
     producer = TopicProducer(
-        kafka_settings.bootstrap_servers,
+        kafka_settings.kafka_client(),
         topic,
         max_message_bytes=4 * 1_048_576,
         on_error=refused.append,
@@ -60,13 +66,13 @@ def test_a_message_of_the_documented_limit_passes_topic_producer_and_consumer(
 ) -> None:
     limit = kafka_settings.max_message_bytes
     topic = kafka_settings.topic("clickstream")
-    admin = admin_client(kafka_settings.bootstrap_servers)
+    admin = admin_client(kafka_settings.kafka_client())
     (described,) = admin.describe_configs(
         [ConfigResource(ConfigResource.Type.TOPIC, topic)]
     ).values()
     assert int(described.result()["max.message.bytes"].value) == record_limit(limit)
 
-    producer = TopicProducer(kafka_settings.bootstrap_servers, topic, on_error=pytest.fail)
+    producer = TopicProducer(kafka_settings.kafka_client(), topic, on_error=pytest.fail)
     message = bytes(range(256)) * (limit // 256)
     assert len(message) == limit
     assert producer.send(message, "k")
@@ -75,7 +81,7 @@ def test_a_message_of_the_documented_limit_passes_topic_producer_and_consumer(
 
     consumer = Consumer(
         {
-            "bootstrap.servers": kafka_settings.bootstrap_servers,
+            **kafka_settings.kafka_client(),
             "group.id": "limits",
             **consumer_limits(limit),
         }
@@ -91,3 +97,21 @@ def test_a_message_of_the_documented_limit_passes_topic_producer_and_consumer(
     finally:
         consumer.close()
     assert received == message
+
+
+def test_the_kafka_table_tunes_the_producer_but_never_its_guarantees() -> None:
+    client = {"bootstrap.servers": "b:9092", "linger.ms": "20", "sasl.username": "shop"}
+    config = producer_config(client, 1_000_000)
+    assert config["linger.ms"] == "20" and config["sasl.username"] == "shop"
+    assert config["enable.idempotence"] is True
+    assert config["message.max.bytes"] == str(record_limit(1_000_000))
+
+
+def test_topics_are_made_with_the_replication_factor_set(
+    kafka_settings: Settings, run_id: str
+) -> None:
+    wanted = dataclasses.replace(
+        kafka_settings, replication_factor=2, topics={"cart": f"test.{run_id}.replicated"}
+    )
+    with pytest.raises(KafkaException, match=r"(?i)replication factor"):
+        create_topics(wanted, ["cart"])  # one broker here: two replicas cannot be placed

@@ -52,7 +52,7 @@ def _send(settings: Settings) -> dict[tuple[str, int, int], tuple[int, bytes | N
         key = (message.topic(), message.partition(), message.offset())
         stored[key] = (stamp, message.key(), message.value())
 
-    producer = Producer({"bootstrap.servers": settings.bootstrap_servers})
+    producer = Producer({**settings.kafka_client()})
     values = [encode(c) for c in sample_contracts()] + MALFORMED
     for n, value in enumerate(values):
         stream = "clickstream" if n % 3 else "cart"

@@ -351,11 +351,12 @@ def test_health_command_fails_when_nothing_answers() -> None:
 
 
 def test_health_services_checks_kafka_and_redis_directly(base_settings: Settings) -> None:
-    if not (broker_ready(base_settings.bootstrap_servers) and redis_ready(base_settings)):
+    if not (broker_ready(base_settings.kafka_client()) and redis_ready(base_settings)):
         unavailable("Kafka and Redis must both answer (start them with `insession services up`)")
     result = health("--services")
     assert result.returncode == 0, result.stdout
-    assert f"ok   kafka: answers at {base_settings.bootstrap_servers}" in result.stdout
+    kafka = f"ok   kafka: answers at {base_settings.bootstrap_servers} over plaintext"
+    assert kafka in result.stdout
     assert f"ok   redis: answers at {base_settings.redis_url}" in result.stdout
     # Redis on a port where nothing listens: the command names what failed.
     nowhere = f"redis://127.0.0.1:{free_port()}/0"
