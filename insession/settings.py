@@ -18,6 +18,8 @@ from insession.schemas.events import STREAMS
 from insession.urls import is_secret_property
 
 ENV_PREFIX = "INSESSION_"
+LOG_FORMATS = ("text", "json")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 DEFAULT_CONFIG_FILE = "insession.toml"
 
 
@@ -95,6 +97,10 @@ class Settings:
     unlinked_customer: str = "device"
     """A client event whose customer id its device is not linked to: `device` (handled as the
     device's, without that id) or `dead_letter` (`operators.identity`)."""
+    log_level: str = "INFO"
+    """DEBUG, INFO, WARNING or ERROR: what the engine logs to stderr (`insession.logs`)."""
+    log_format: str = "text"
+    """`text` (for a terminal) or `json` (one JSON object a line, for a log collector)."""
     key_secret: str = field(default="", repr=False)
     """HMAC key that hashes people in Redis key names and offer message keys (`insession.keys`);
     empty: raw ids."""
@@ -159,6 +165,12 @@ class Settings:
                 kwargs[name] = {k: _to_int(f"topic_partitions.{k}", v) for k, v in value.items()}
             else:
                 kwargs[name] = str(value)
+        if kwargs.get("log_format", "text") not in LOG_FORMATS:
+            raise ValueError(f"setting log_format: {kwargs['log_format']!r} is not text or json")
+        level = kwargs.setdefault("log_level", "INFO").upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"setting log_level: {kwargs['log_level']!r} is not a log level")
+        kwargs["log_level"] = level
         if "{" in kwargs.get("redis_prefix", "") or "}" in kwargs.get("redis_prefix", ""):
             raise ValueError(
                 f"setting redis_prefix: {kwargs['redis_prefix']!r} has a brace, which would "

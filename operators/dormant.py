@@ -22,7 +22,7 @@ decisions (it is empty).
 
 from __future__ import annotations
 
-import sys
+import logging
 import threading
 import zlib
 from collections.abc import Iterable
@@ -31,6 +31,8 @@ from typing import Any, Protocol
 
 import orjson
 from insession.operators.session import OWNED_PRODUCTS, CustomerState
+
+log = logging.getLogger(__name__)
 
 RECORD_VERSION = 1
 
@@ -226,7 +228,7 @@ def revived(store: DormantStore, person: str) -> CustomerState | None:
     try:
         return revive(record)
     except ValueError as bad:
-        print(f"insession: dormant record of a person ignored ({bad})", file=sys.stderr)
+        log.warning("a dormant record was unreadable and is ignored: %s", bad)
         return None
 
 

@@ -19,6 +19,7 @@ from insession.cli.schemas import add_schemas_command
 from insession.cli.services import add_services_command
 from insession.cli.simulate import add_simulate_command
 from insession.cli.topics import add_topics_command
+from insession.logs import configure_logging
 from insession.settings import Settings
 
 
@@ -63,4 +64,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as bad:
         print(f"insession: bad settings: {bad}", file=sys.stderr)
         return 2
+    configure_logging(settings.log_level, settings.log_format)
     return int(args.run(args, settings))

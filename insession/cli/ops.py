@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import threading
 
 from insession.ops.board import OpsBoard, serve_ops
 from insession.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def metrics_endpoint(text: str) -> str:
@@ -28,11 +31,7 @@ def _ops(args: argparse.Namespace, settings: Settings) -> int:
     except (OSError, ValueError) as failure:
         print(f"insession ops: {failure}", file=sys.stderr)
         return 1
-    print(
-        f"insession ops: {running.url} scraping {', '.join(urls)}; Ctrl-C stops",
-        file=sys.stderr,
-        flush=True,
-    )
+    log.info("%s scraping %s; Ctrl-C stops", running.url, ", ".join(urls))
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 from insession.connectors.pacing import Speed
 from insession.datasets import DATASETS
 from insession.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     pass
@@ -35,7 +38,7 @@ def default_recordings(settings: Settings) -> list[Path]:
                 )
             events = signed_links(CONVERTERS[name](source), settings.identity_secret)
             count = write_recording(path, events)
-            print(f"converted {name} ({source}) -> {path}: {count:,} events", file=sys.stderr)
+            log.info("converted %s (%s) -> %s: %s events", name, source, path, f"{count:,}")
         paths.append(path)
     return paths
 
@@ -69,7 +72,7 @@ def default_simulation(settings: Settings) -> Path:
         # A few malformed messages, as real producers send, to show the dead-letter path.
         items = simulate(SimulationConfig(malformed_rate=0.002))
         count = write_lines(path, signed_links(items, settings.identity_secret))
-        print(f"simulated {count:,} events (seed 0) -> {path}", file=sys.stderr)
+        log.info("simulated %s events (seed 0) -> %s", f"{count:,}", path)
     return path
 
 

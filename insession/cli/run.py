@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from insession.settings import Settings
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from insession.ops.metrics import FlowMetrics, MetricsServer
@@ -99,17 +102,17 @@ def _run_process(args: argparse.Namespace, settings: Settings) -> int:
             scrub_in_child(Path(recovery_dir))
         recovery = RecoveryConfig(Path(recovery_dir))
         scrubber = SnapshotScrubber(Path(recovery_dir), delay_s=max(0.5, 5 * epoch_ms / 1000))
-        print(
-            f"insession run: recovery in {recovery_dir} "
-            f"({'resuming from it if it holds a snapshot' if resumed else 'new'})",
-            file=sys.stderr,
+        log.info(
+            "recovery in %s (%s)",
+            recovery_dir,
+            "resuming from it if it holds a snapshot" if resumed else "new",
         )
     refused = refusal(settings.kafka_client())
     if refused is not None:
-        print(
-            f"insession run: Kafka at {describe(settings.kafka_client())} refused this client "
-            f"({refused}); check the [insession.kafka] settings",
-            file=sys.stderr,
+        log.error(
+            "Kafka at %s refused this client (%s); check the [insession.kafka] settings",
+            describe(settings.kafka_client()),
+            refused,
         )
         return 2
     flow = kafka_flow(
@@ -128,15 +131,16 @@ def _run_process(args: argparse.Namespace, settings: Settings) -> int:
         try:
             server = _serve_run_metrics(metrics, settings, metrics_port, redis=not args.no_redis)
         except OSError as taken:
-            print(f"insession run: {taken} (set --metrics-port)", file=sys.stderr)
+            log.error("metrics server: %s (set --metrics-port)", taken)
             return 2
     tune_garbage_collector()
     place = f"process {cluster.process_id} of {len(cluster.addresses)}, " if cluster else ""
-    print(
-        f"insession run: {place}reading {describe(settings.kafka_client())}, "
-        f"{args.workers} worker(s)"
-        f"{f', metrics on {server.url}' if server else ''}; Ctrl-C stops",
-        file=sys.stderr,
+    log.info(
+        "%sreading %s, %d worker(s)%s; Ctrl-C stops",
+        place,
+        describe(settings.kafka_client()),
+        args.workers,
+        f", metrics on {server.url}" if server else "",
     )
     if scrubber is not None:
         scrubber.start()

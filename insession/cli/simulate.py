@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 import sys
 from collections.abc import Iterable
@@ -17,6 +18,8 @@ from insession.simulator.config import DEFAULT_START_MS, SimulationConfig, parse
 from insession.simulator.kafka import ProduceStats, produce
 from insession.simulator.messages import encode_item, write_lines
 from insession.simulator.traffic import simulate
+
+log = logging.getLogger(__name__)
 
 
 def _start_arg(text: str) -> int:
@@ -40,11 +43,7 @@ def config_from_args(args: argparse.Namespace) -> SimulationConfig:
 
 
 def _print_progress(stats: ProduceStats) -> None:
-    print(
-        f"simulate: {stats.sent:,} sent in {stats.seconds:.0f} s ({stats.rate:,.0f}/s)",
-        file=sys.stderr,
-        flush=True,
-    )
+    log.info("%s sent in %.0f s (%s/s)", f"{stats.sent:,}", stats.seconds, f"{stats.rate:,.0f}")
 
 
 def run_simulate(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,13 +15,15 @@ be brought back: they start anew, which the `errors` counter and a log line say.
 
 from __future__ import annotations
 
-import sys
+import logging
 
 import redis
 
 from insession import keys
 from insession.connectors.breaker import Breaker
 from insession.connectors.redis_client import REDIS_ERRORS, RedisClient
+
+log = logging.getLogger(__name__)
 
 DORMANT_TTL_S = 400 * 24 * 3600
 """How long a record waits for its person: over a year, so a yearly shopper comes back known."""
@@ -97,4 +99,4 @@ class RedisDormantStore:
         self.breaker.failed()
         self.errors += 1
         if self.errors == 1 or self.errors % 1000 == 0:
-            print(f"insession: dormant store unavailable ({error}): {consequence}", file=sys.stderr)
+            log.warning("dormant store unavailable (%s): %s", error, consequence)

@@ -8,14 +8,17 @@ recovery the flow resumes before the same input and dies on it again, forever. A
 
 from __future__ import annotations
 
-import sys
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from insession.connectors.kafka_admin import KafkaClient, producer_limits
+from insession.logs import kafka_logger
 from insession.schemas.codec import DEFAULT_MAX_BYTES
+
+log = logging.getLogger(__name__)
 
 DURABLE_FLUSH_TIMEOUT_S = 30.0
 CLOSE_FLUSH_TIMEOUT_S = 30.0
@@ -56,7 +59,9 @@ class TopicProducer:
         self.on_error = on_error
         self.failures = 0
         config = producer_config(client, max_message_bytes)
-        self.producer = Producer({**config, "on_delivery": self._delivered})
+        self.producer = Producer(
+            {**config, "on_delivery": self._delivered, "logger": kafka_logger()}
+        )
 
     def send(self, value: bytes, key: str | None) -> bool:
         """Queue one message; False when Kafka refused it (counted and logged)."""
@@ -91,10 +96,7 @@ class TopicProducer:
         """Send what is queued, waiting a bounded time: a stop must end even with no broker."""
         left = self.producer.flush(CLOSE_FLUSH_TIMEOUT_S)
         if left:
-            print(
-                f"insession: {left} message(s) to {self.topic} still unsent at close",
-                file=sys.stderr,
-            )
+            log.warning("%d message(s) to %s still unsent at close", left, self.topic)
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -106,10 +108,13 @@ class TopicProducer:
             self.on_error(self.topic)
         if self.failures == 1 or self.failures % LOG_EVERY == 0:
             what = f"a {size:,}-byte message" if size is not None else "a message"
-            print(
-                f"insession: {what} to {self.topic} was not delivered ({why}); "
-                f"{self.failures:,} so far",
-                file=sys.stderr,
+            log.warning(
+                "%s to %s was not delivered (%s); %s so far",
+                what,
+                self.topic,
+                why,
+                f"{self.failures:,}",
+                extra={"topic": self.topic, "failures": self.failures},
             )
 
 

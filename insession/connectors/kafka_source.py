@@ -29,6 +29,7 @@ from confluent_kafka import (
 )
 
 from insession.connectors.kafka_admin import KafkaClient, admin_client
+from insession.logs import kafka_logger
 from insession.operators.event_clock import EventClock
 from insession.operators.routing import Inbound
 from insession.runner.stopping import stop_requested
@@ -62,7 +63,7 @@ class _LivePartition(StatefulSourcePartition[Inbound, Resume]):
         clock: EventClock | None = None,
         commit_delay_s: float | None = None,
     ) -> None:
-        self.consumer = Consumer(config)
+        self.consumer = Consumer({**config, "logger": kafka_logger()})
         self.on_lag = on_lag
         self.on_poll = on_poll
         self.clock = clock

@@ -8,8 +8,8 @@ whole `ModelHub.snapshot()`, written atomically so a crash never leaves half a f
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from bytewax.outputs import DynamicSink, StatelessSinkPartition
 from insession.connectors.breaker import Breaker
 from insession.connectors.redis_client import REDIS_ERRORS, RedisClient
 from insession.operators.learning import ArmUpdate, ModelHub
+
+log = logging.getLogger(__name__)
 
 
 class RedisModelStore:
@@ -96,7 +98,7 @@ class _PublishPartition(StatelessSinkPartition[ArmUpdate]):
         except REDIS_ERRORS as error:
             self.errors += 1
             if self.errors == 1 or self.errors % 100 == 0:
-                print(f"insession: model not published ({error}); retrying", file=sys.stderr)
+                log.warning("model not published (%s); retrying", error)
             return
         self.unpublished.clear()
 

@@ -21,7 +21,7 @@ producer's buffer.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +34,8 @@ from insession.connectors.kafka_producer import TopicProducer, TopicTarget
 from insession.connectors.redis_client import REDIS_ERRORS, RedisClient
 from insession.schemas.codec import encode
 from insession.schemas.events import Event, Offer, OfferWithdrawal
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -101,7 +103,7 @@ class OfferLedger:
             self.breaker.failed()
             self.counters.errors += len(offers)
             if self.counters.errors == len(offers) or self.counters.errors % 1000 < len(offers):
-                print(f"insession: offer ledger unavailable ({error})", file=sys.stderr)
+                log.warning("offer ledger unavailable (%s)", error)
             return encoded
         settled = []
         for raw, first in zip(encoded, earlier, strict=True):

@@ -42,6 +42,7 @@ from insession.connectors.recording import (
     RecordingHeader,
     read_messages,
 )
+from insession.logs import kafka_logger
 from insession.settings import Settings
 
 PartitionId = tuple[str, int]
@@ -212,6 +213,7 @@ def record(
     consumer = Consumer(
         {
             **settings.kafka_client(),
+            "logger": kafka_logger(),
             "group.id": f"insession-record-{uuid.uuid4().hex}",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,

@@ -22,7 +22,14 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 import orjson
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    GCCollector,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.metrics_core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -247,6 +254,10 @@ class FlowMetrics:
         self._models_lock = threading.Lock()
         self.registry = CollectorRegistry()
         self.registry.register(self)
+        # The process's own: resident memory, CPU, open files; the collector's; the runtime.
+        ProcessCollector(registry=self.registry)
+        GCCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
 
     def _mine(self) -> _Tally:
         """This thread's tally, made on its first call."""

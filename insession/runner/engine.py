@@ -4,7 +4,7 @@ mirror and offer ledger, and the collector tuning every flow runs with."""
 from __future__ import annotations
 
 import gc
-import sys
+import logging
 import time
 from functools import partial
 from importlib import resources
@@ -34,6 +34,8 @@ from insession.operators.summary import customer_summary
 from insession.ops.metrics_tap import MetricsTap
 from insession.schemas.catalogue import Catalogue, load_catalogue
 from insession.settings import Settings
+
+log = logging.getLogger(__name__)
 
 LIVE_MODEL = "live"
 """The model namespace every `insession run` process shares in Redis."""
@@ -179,14 +181,14 @@ def shared_items(settings: Settings, engine: Personaliser, origin: str = "0") ->
     follows from then on (logged)."""
     if not settings.recommendations:
         return None
-    log = ItemLog(flow_client(settings.redis_url), origin, prefix=settings.redis_prefix)
+    items = ItemLog(flow_client(settings.redis_url), origin, prefix=settings.redis_prefix)
     since_ms = int(time.time() * 1000) - REPLAY_SKIP_WINDOW_S * 1000
     try:
-        ours = log.replay(engine.recs.learn_shared, ids_since_ms=since_ms)
+        ours = items.replay(engine.recs.learn_shared, ids_since_ms=since_ms)
         engine.recs.skip_replayed(ours)
     except REDIS_ERRORS as error:
-        print(f"insession: item knowledge not loaded from Redis ({error})", file=sys.stderr)
-    return log
+        log.warning("item knowledge not loaded from Redis (%s)", error)
+    return items
 
 
 def trust(settings: Settings) -> IdentityTrust:

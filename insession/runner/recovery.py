@@ -18,6 +18,7 @@ shortly after each erasure, once the snapshot that dropped the state has been wr
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -28,6 +29,8 @@ from pathlib import Path
 
 import orjson
 from bytewax.recovery import init_db_dir
+
+log = logging.getLogger(__name__)
 
 
 def prepare_recovery(directory: Path, partitions: int) -> bool:
@@ -164,7 +167,7 @@ class SnapshotScrubber:
             sqlite3.Error,
             subprocess.TimeoutExpired,
         ) as error:  # the next erasure, or the next start, tries again
-            print(f"insession: recovery scrub failed ({error})", file=sys.stderr)
+            log.error("recovery scrub failed (%s); the next erasure or start tries again", error)
             self._dirty = dirty_before
             return None
         self.scrubs += 1

@@ -9,13 +9,15 @@ and closes) and the process exits 0. A second signal ends the process at once.
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+log = logging.getLogger(__name__)
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -34,10 +36,10 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
         os.kill(os.getpid(), signum)  # the second one: its default action, at once
         return
     _requested.set()
-    print(
-        f"insession: {signal.Signals(signum).name} received: stopping once the flow has sent "
-        "what it holds (send it again to stop at once)",
-        file=sys.stderr,
+    log.info(
+        "%s received: stopping once the flow has sent what it holds (send it again to stop "
+        "at once)",
+        signal.Signals(signum).name,
     )
 
 

@@ -43,12 +43,15 @@ def produce(
     """
     from confluent_kafka import KafkaError, Message, Producer
 
+    from insession.logs import kafka_logger
+
     producer = Producer(
         {
             "linger.ms": 5,
             "compression.type": "lz4",
             **settings.kafka_client(),
             "enable.idempotence": True,
+            "logger": kafka_logger(),
         }
     )
     stats = ProduceStats()

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.kafka
 
 
 def test_a_message_over_the_producers_limit_is_counted_and_the_next_one_goes(
-    kafka_settings: Settings, run_id: str, capsys: pytest.CaptureFixture[str]
+    kafka_settings: Settings, run_id: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic = kafka_settings.topic("dead_letter")
     refused: list[str] = []
@@ -35,14 +35,14 @@ def test_a_message_over_the_producers_limit_is_counted_and_the_next_one_goes(
     producer.deliver(durable=True)
     producer.close()
     assert refused == [topic] and producer.failures == 1
-    assert f"a {too_large:,}-byte message to {topic} was not delivered" in capsys.readouterr().err
+    assert f"a {too_large:,}-byte message to {topic} was not delivered" in caplog.text
     assert [
         m.value() for m in consume(kafka_settings, ["dead_letter"], f"p-{run_id}", at_least=1)
     ] == [b"fine"]
 
 
 def test_a_message_the_broker_refuses_is_counted_at_delivery(
-    kafka_settings: Settings, capsys: pytest.CaptureFixture[str]
+    kafka_settings: Settings, caplog: pytest.LogCaptureFixture
 ) -> None:
     topic = kafka_settings.topic("offers")
     refused: list[str] = []
@@ -58,7 +58,7 @@ def test_a_message_the_broker_refuses_is_counted_at_delivery(
     producer.deliver(durable=True)
     producer.close()
     assert refused == [topic]
-    assert "was not delivered" in capsys.readouterr().err
+    assert "was not delivered" in caplog.text
 
 
 def test_a_message_of_the_documented_limit_passes_topic_producer_and_consumer(

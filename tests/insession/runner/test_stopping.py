@@ -10,7 +10,9 @@ import sys
 def test_a_second_signal_ends_the_process_at_once() -> None:
     program = """
 import os, signal, time
+from insession.logs import configure_logging
 from insession.runner.stopping import stop_on_signals, stop_requested
+configure_logging("INFO", "text")
 with stop_on_signals():
     os.kill(os.getpid(), signal.SIGTERM)
     assert stop_requested()
