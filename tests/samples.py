@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from insession.schemas.events import (
     CartAdd,
     CartRemove,
@@ -149,3 +151,23 @@ def sample_contracts() -> list[Contract]:
             withdrawn=False,
         ),
     ]
+
+
+def sample_offer(offer_id: str, decided_at: int, expires_at: int, **fields: Any) -> Offer:
+    """An offer to a customer, as the engine writes them; `fields` override any field."""
+    values: dict[str, Any] = {
+        "event_id": f"e-{offer_id}",
+        "event_time": decided_at,
+        "channel": "web",
+        "customer_id": "c-1",
+        "offer_id": offer_id,
+        "action_id": "help-search",
+        "kind": "help",
+        "score": 1.0,
+        "probability": 1.0,
+        "reason_codes": ("scenario:struggle",),
+        "model_version": "baseline",
+        "decided_at": decided_at,
+        "expires_at": expires_at,
+    }
+    return Offer(**{**values, **fields})

@@ -10,7 +10,6 @@ only the processes whose pid files this module wrote.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import os
 import shutil
 import signal
@@ -285,7 +284,12 @@ def _redis_address(settings: Settings) -> tuple[str, int]:
 
 def redis_ready(settings: Settings) -> bool:
     """True when Redis (a server or a cluster) answers PING at the configured URL."""
-    client = connect(settings.redis_url, fail_fast=True, socket_timeout=1)
+    return redis_answers(settings.redis_url)
+
+
+def redis_answers(url: str) -> bool:
+    """True when the Redis at `url` answers PING (with the URL's credentials)."""
+    client = connect(url, fail_fast=True, socket_timeout=1)
     try:
         return bool(client.ping())
     except REDIS_ERRORS:
@@ -363,17 +367,7 @@ def start_secured_redis(settings: Settings, timeout: float = 30.0) -> float:
     TLS (`secured`), unless it answers already; seconds to ready."""
     started = time.monotonic()
     url = secured.local_clients(settings).redis["password"]
-
-    def answers() -> bool:
-        client = connect(url, fail_fast=True, socket_timeout=1)
-        try:
-            return bool(client.ping())
-        except REDIS_ERRORS:
-            return False
-        finally:
-            client.close()
-
-    if answers():
+    if redis_answers(url):
         return 0.0
     for port in (secured.REDIS_SECURE_PORT, secured.REDIS_TLS_PORT):
         if port_open(secured.HOST, port):
@@ -388,7 +382,7 @@ def start_secured_redis(settings: Settings, timeout: float = 30.0) -> float:
         *secured.redis_secure_argv(settings),
     )
     _spawn(settings, "redis-secured", argv)
-    _wait(answers, started, timeout, "the secured Redis", "redis-secured.log")
+    _wait(lambda: redis_answers(url), started, timeout, "the secured Redis", "redis-secured.log")
     return time.monotonic() - started
 
 
@@ -574,7 +568,7 @@ def status(settings: Settings) -> list[ServiceState]:
         ServiceState(
             "redis-secured",
             f"{secured.HOST}:{secured.REDIS_SECURE_PORT},tls:{secured.REDIS_TLS_PORT}",
-            redis_ready(dataclasses.replace(settings, redis_url=doors.redis["password"])),
+            redis_answers(doors.redis["password"]),
             secured_pid,
             secured_pid is not None,
         ),

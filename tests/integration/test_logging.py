@@ -5,11 +5,7 @@ flow warns about it."""
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 
 import orjson
@@ -19,6 +15,7 @@ from insession.schemas.codec import decode, encode
 from insession.schemas.events import STREAM_OF, Consent, ProductView, Search, SocialPost
 
 from insession.settings import Settings
+from tests.flow_process import flow_env, running_flow
 from tests.kafka_io import consume
 
 pytestmark = pytest.mark.kafka
@@ -51,43 +48,26 @@ def _traffic() -> list:
 def test_a_run_logs_json_lines_that_name_nobody(
     kafka_settings: Settings, run_id: str, tmp_path
 ) -> None:
-    env = {
-        **os.environ,
-        "INSESSION_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "INSESSION_REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0",  # away: warnings
-        "INSESSION_LOG_FORMAT": "json",
-        "INSESSION_LOG_LEVEL": "INFO",
-        "INSESSION_EPOCH_MS": "20",
-        "INSESSION_POLICY": "baseline",
-        **{f"INSESSION_TOPIC_{s.upper()}": t for s, t in kafka_settings.topics.items()},
-    }
+    env = flow_env(
+        kafka_settings,
+        INSESSION_REDIS_URL=f"redis://127.0.0.1:{_closed_port()}/0",  # away: warnings
+        INSESSION_LOG_FORMAT="json",
+        INSESSION_LOG_LEVEL="INFO",
+    )
     log_path = tmp_path / "run.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "insession.cli", "run", "--from-beginning"],
-            env={**env, "INSESSION_METRICS_PORT": str(_closed_port())},
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-        )
-        try:
-            producer = Producer(kafka_settings.kafka_client())
-            for event in _traffic():
-                topic = kafka_settings.topic(STREAM_OF[event.type])
-                producer.produce(topic, encode(event), key=(event.partition_key() or "").encode())
-            assert producer.flush(30) == 0
-            deadline = time.monotonic() + 60
-            offered = False
-            while not offered and time.monotonic() < deadline and process.poll() is None:
-                found = consume(kafka_settings, ["offers"], f"log-{run_id}", at_least=1, timeout=5)
-                offered = any(decode(m.value()).customer_id == CUSTOMER for m in found)
-            assert offered, log_path.read_text()
-            time.sleep(2)  # the mirror's writer tries Redis again meanwhile
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with running_flow(env, log_path) as process:
+        producer = Producer(kafka_settings.kafka_client())
+        for event in _traffic():
+            topic = kafka_settings.topic(STREAM_OF[event.type])
+            producer.produce(topic, encode(event), key=(event.partition_key() or "").encode())
+        assert producer.flush(30) == 0
+        deadline = time.monotonic() + 60
+        offered = False
+        while not offered and time.monotonic() < deadline and process.poll() is None:
+            found = consume(kafka_settings, ["offers"], f"log-{run_id}", at_least=1, timeout=5)
+            offered = any(decode(m.value()).customer_id == CUSTOMER for m in found)
+        assert offered, log_path.read_text()
+        time.sleep(2)  # the mirror's writer tries Redis again meanwhile
 
     lines = [line for line in log_path.read_text().splitlines() if line.strip()]
     records = []

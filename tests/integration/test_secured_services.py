@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -27,12 +25,12 @@ from insession.connectors.redis_mirror import MirrorLayout
 from insession.dev.secured import LocalClients, local_clients
 from insession.settings import Settings
 from tests.conftest import unavailable
+from tests.flow_process import RUN, flow_env, running_flow
 from tests.kafka_io import consume
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
 T0 = 1_764_000_000_000
-RUN = [sys.executable, "-m", "insession.cli", "run", "--metrics-port", "0"]
 
 
 @pytest.fixture(scope="module")
@@ -107,15 +105,7 @@ def flow_over(
     settings = _secured_settings(base_settings, doors.kafka[door], run_id, door)
     prefix = f"test:{run_id}:secured-{door}:"
     create_topics(settings)
-    env = {
-        **os.environ,
-        "INSESSION_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-        "INSESSION_REDIS_URL": doors.redis["tls"],
-        "INSESSION_REDIS_PREFIX": prefix,
-        "INSESSION_EPOCH_MS": "20",
-        "INSESSION_POLICY": "baseline",
-        **{f"INSESSION_TOPIC_{stream.upper()}": t for stream, t in settings.topics.items()},
-    }
+    env = flow_env(settings, INSESSION_REDIS_URL=doors.redis["tls"], INSESSION_REDIS_PREFIX=prefix)
     if door == "sasl":
         env.update(
             {f"INSESSION_KAFKA_{k.upper().replace('.', '_')}": v for k, v in settings.kafka.items()}
@@ -126,26 +116,15 @@ def flow_over(
         config.write_text(f"[insession.kafka]\n{table}\n")
         env["INSESSION_CONFIG"] = str(config)
     log_path = tmp_path / "run.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [*RUN, "--from-beginning"],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
+    try:
+        with running_flow(env, log_path) as process:
             yield SecuredRun(settings, prefix, log_path, process)
-        finally:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-            delete_topics(settings.kafka_client(), settings.topics.values())
-            redis = connect(doors.redis["tls"])
-            for key in redis.scan_iter(match=prefix + "*"):
-                redis.delete(key)
-            redis.close()
+    finally:
+        delete_topics(settings.kafka_client(), settings.topics.values())
+        redis = connect(doors.redis["tls"])
+        for key in redis.scan_iter(match=prefix + "*"):
+            redis.delete(key)
+        redis.close()
 
 
 @pytest.mark.parametrize("flow_over", ["sasl", "tls", "sasl_tls"], indirect=True)
