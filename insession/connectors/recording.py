@@ -19,15 +19,12 @@ from typing import IO, Any
 
 import orjson
 
+from insession.connectors.recorded_message import RecordedMessage, RecordingError
 from insession.schemas.codec import encode
 from insession.schemas.events import Contract
 
 RECORDING_VERSION = 1
 HEADER_FIELD = "insession_recording"
-
-
-class RecordingError(ValueError):
-    """A recording that cannot be read as one: the message names the file, line and cause."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,23 +34,6 @@ class RecordedLine:
     path: Path
     line_no: int
     raw: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedMessage:
-    """One message of a recording and where it was recorded.
-
-    Messages of plain recordings have no timestamp or key; their topic is the file's name,
-    their partition 0 and their offset the line number.
-    """
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-    key: bytes | None
-    value: bytes | None
-    line_no: int = 0
 
 
 @dataclass(frozen=True, slots=True)

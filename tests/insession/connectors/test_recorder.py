@@ -15,8 +15,8 @@ from confluent_kafka import KafkaError, Message, Producer
 from insession.schemas.codec import decode, encode
 from insession.schemas.events import DeadLetter
 
-from insession.connectors.recorder import RecordError, StopAfter, merge_in_time_order, record
-from insession.connectors.recording import RecordedMessage, read_header, read_lines, read_messages
+from insession.connectors.recorder import RecordError, StopAfter, record
+from insession.connectors.recording import read_header, read_lines, read_messages
 from insession.runner.validate import replay
 from insession.settings import Settings
 from tests.samples import sample_contracts
@@ -25,21 +25,6 @@ T0 = (int(time.time()) // 60 - 60) * 60_000
 """An hour ago: messages stamped older than the broker's retention (7 days) are deleted by its
 first retention check, about 30 s after it starts, taking the test's messages with them."""
 MALFORMED = [b"\xff\xfe not UTF-8 at all", b"{not json", b"", b'{"type": "search"}\n{"type"']
-
-
-def _m(partition: int, offset: int, stamp: int | None) -> RecordedMessage:
-    return RecordedMessage("t", partition, offset, stamp, None, b"v")
-
-
-def test_merge_orders_by_time_and_keeps_each_partitions_order() -> None:
-    # Partition 1 is stored first and has a timestamp that goes back (offset 12).
-    stored = [_m(1, 10, 5), _m(1, 11, 9), _m(1, 12, 2), _m(0, 0, 1), _m(0, 1, 6), _m(0, 2, 7)]
-
-    merged = list(merge_in_time_order(stored, {("t", 0): 3, ("t", 1): 3, ("t", 2): 0}))
-
-    assert [(m.partition, m.offset) for m in merged] == [
-        (0, 0), (1, 10), (0, 1), (0, 2), (1, 11), (1, 12)
-    ]  # fmt: skip
 
 
 def _send(settings: Settings) -> dict[tuple[str, int, int], tuple[int, bytes | None, bytes]]:

@@ -1,0 +1,27 @@
+"""One message of a recording, as every recording layout gives it, and the error of a file
+that cannot be read as a recording."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class RecordingError(ValueError):
+    """A recording that cannot be read as one: the message names the file, line and cause."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedMessage:
+    """One message of a recording and where it was recorded.
+
+    Messages of plain recordings have no timestamp or key; their topic is the file's name,
+    their partition 0 and their offset the line number.
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp_ms: int | None
+    key: bytes | None
+    value: bytes | None
+    line_no: int = 0
