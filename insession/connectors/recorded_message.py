@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+Headers = tuple[tuple[str, bytes | None], ...]
+"""Kafka headers as sent: in order, a name may repeat and a value may be null."""
+
 
 class RecordingError(ValueError):
     """A recording that cannot be read as one: the message names the file, line and cause."""
@@ -14,8 +17,9 @@ class RecordingError(ValueError):
 class RecordedMessage:
     """One message of a recording and where it was recorded.
 
-    Messages of plain recordings have no timestamp or key; their topic is the file's name,
-    their partition 0 and their offset the line number.
+    Messages of plain recordings have no timestamp, key or headers; their topic is the
+    file's name, their partition 0 and their offset the line number. Headers are kept for
+    fidelity: the engine reads none, live or replayed.
     """
 
     topic: str
@@ -25,3 +29,4 @@ class RecordedMessage:
     key: bytes | None
     value: bytes | None
     line_no: int = 0
+    headers: Headers = ()

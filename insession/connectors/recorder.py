@@ -1,7 +1,7 @@
 """`insession record`: copy Kafka topics into a recording that `insession replay` reads.
 
-Every message keeps its topic, partition, offset, timestamp and key, and its value byte for
-byte (malformed ones too, so a replay dead-letters them as the live flow did). The consumer
+Every message keeps its topic, partition, offset, timestamp, key and headers, and its value
+byte for byte (malformed ones too, so a replay dead-letters them as the live flow did). The consumer
 has a group id of its own and commits nothing: recording never moves anyone's offsets.
 
 Messages are copied as they arrive into `<out>.partial` (itself a readable recording, should
@@ -256,8 +256,11 @@ def _copy(
                 )
             topic, index, offset = message.topic(), message.partition(), message.offset()
             timestamp = _timestamp_ms(message)
+            headers = tuple(message.headers() or ())
             writer.write(
-                RecordedMessage(topic, index, offset, timestamp, message.key(), message.value())
+                RecordedMessage(
+                    topic, index, offset, timestamp, message.key(), message.value(), headers=headers
+                )
             )
             tallies[topic, index].add(offset, timestamp)
         if batch:

@@ -2,8 +2,8 @@
 
 A plain recording holds one wire-format message a line (converted data sets, simulations).
 A Kafka recording (`insession record`) starts with a header line and holds one envelope a
-line: the message with its topic, partition, offset, timestamp and key, value bytes kept
-exactly. Readers tell the two apart by the first line of each file.
+line: the message with its topic, partition, offset, timestamp, key and headers, value bytes
+kept exactly. Readers tell the two apart by the first line of each file.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import orjson
 
-from insession.connectors.recorded_message import RecordedMessage, RecordingError
+from insession.connectors.recorded_message import Headers, RecordedMessage, RecordingError
 from insession.schemas.codec import encode
 from insession.schemas.events import Contract
 
@@ -159,6 +159,20 @@ def _bytes_field(fields: dict[str, Any], name: str) -> bytes | None:
     return value.encode()  # type: ignore[no-any-return]
 
 
+def _headers_field(fields: dict[str, Any]) -> Headers:
+    """Envelopes of messages without headers (and all of older recordings) have no field."""
+    listed = fields.get("headers", [])
+    if type(listed) is not list:
+        raise TypeError("headers must be a list")
+    headers = []
+    for header in listed:
+        name = header["key"]
+        if type(name) is not str:
+            raise TypeError("a header's key must be text")
+        headers.append((name, _bytes_field(header, "value")))
+    return tuple(headers)
+
+
 def _envelope_of(path: Path, line_no: int, raw: bytes) -> RecordedMessage:
     try:
         fields = orjson.loads(raw)
@@ -179,6 +193,7 @@ def _envelope_of(path: Path, line_no: int, raw: bytes) -> RecordedMessage:
             _bytes_field(fields, "key"),
             _bytes_field(fields, "value"),
             line_no,
+            _headers_field(fields),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, binascii.Error) as bad:
         raise RecordingError(
@@ -233,7 +248,15 @@ def encode_envelope(message: RecordedMessage) -> bytes:
     }
     _put_bytes(fields, "key", message.key)
     _put_bytes(fields, "value", message.value)
+    if message.headers:
+        fields["headers"] = [_header_fields(name, value) for name, value in message.headers]
     return orjson.dumps(fields)
+
+
+def _header_fields(name: str, value: bytes | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"key": name}
+    _put_bytes(fields, "value", value)
+    return fields
 
 
 class EnvelopeWriter:
