@@ -8,6 +8,10 @@ from dataclasses import dataclass
 Headers = tuple[tuple[str, bytes | None], ...]
 """Kafka headers as sent: in order, a name may repeat and a value may be null."""
 
+UNREADABLE_ENVELOPE = "unreadable_envelope"
+"""The dead-letter reason of a recording's line that holds no message the engine could read
+(`RecordedMessage.error`)."""
+
 
 class RecordingError(ValueError):
     """A recording that cannot be read as one: the message names the file, line and cause."""
@@ -19,7 +23,9 @@ class RecordedMessage:
 
     Messages of plain recordings have no timestamp, key or headers; their topic is the
     file's name, their partition 0 and their offset the line number. Headers are kept for
-    fidelity: the engine reads none, live or replayed.
+    fidelity: the engine reads none, live or replayed. `error` says why a line of a kcat
+    recording holds no readable message (its value is then the line): the replay
+    dead-letters it and reads on, as the live flow does a malformed message.
     """
 
     topic: str
@@ -30,3 +36,4 @@ class RecordedMessage:
     value: bytes | None
     line_no: int = 0
     headers: Headers = ()
+    error: str | None = None
