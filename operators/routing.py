@@ -38,7 +38,8 @@ SortKey = tuple[int, str, int, int, bool]
 
 @dataclass(frozen=True, slots=True)
 class Inbound:
-    """One raw message as read, with its position in its source."""
+    """One raw message as read, with its position in its source; `error` (with its reason
+    code) when the source could not read the message itself."""
 
     source: str
     partition: int
@@ -46,6 +47,7 @@ class Inbound:
     raw: bytes | None
     key: bytes | None = None
     error: str | None = None
+    error_reason: str = "consumer_error"
 
 
 @dataclass(slots=True)
@@ -109,7 +111,7 @@ def decode_inbound(
     decoded: Contract | Rejection = (
         decode(inbound.raw, max_bytes=max_bytes)
         if inbound.error is None
-        else Rejection("consumer_error", None, inbound.error)
+        else Rejection(inbound.error_reason, None, inbound.error)
     )
     if ahead_tolerance_ms is not None and isinstance(decoded, Stamped):
         decoded = _not_ahead(decoded, now_ms, ahead_tolerance_ms)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prepares a fresh machine for insession: system packages (Java, Maven, Redis, OpenSSL for the
-# local services' certificates, and Chromium with its driver for the ops page's browser test)
-# when missing, and a virtual environment in .venv with the project and its dev tools. Safe to
-# re-run: it reinstalls the Python packages only when pyproject.toml changed.
+# local services' certificates, Chromium with its driver for the ops page's browser test, and
+# kcat for the test that replays what kcat recorded) when missing, and a virtual environment
+# in .venv with the project and its dev tools. Safe to re-run: it reinstalls the Python
+# packages only when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,7 @@ command -v redis-server >/dev/null || need+=(redis-server)
 command -v openssl >/dev/null || need+=(openssl)
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v kcat >/dev/null || need+=(kcat)
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]] || ! command -v apt-get >/dev/null; then
     echo "bootstrap: please install ${need[*]} (Debian: apt-get install ${need[*]})" >&2

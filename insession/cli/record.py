@@ -89,7 +89,7 @@ def add_record_command(subparsers: Any) -> argparse.ArgumentParser:
         "record",
         help="copy Kafka topics into a recording for `insession replay`",
         description="Copy Kafka topics into a recording: every message with its key, "
-        "timestamp, partition and offset, values byte for byte. Runs until a limit is "
+        "headers, timestamp, partition and offset, values byte for byte. Runs until a limit is "
         "reached or Ctrl-C.",
     )
     parser.add_argument(

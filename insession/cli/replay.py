@@ -152,7 +152,8 @@ def add_replay_command(commands: Any) -> argparse.ArgumentParser:
     replay.add_argument(
         "files",
         nargs="*",
-        help="recordings (.jsonl or .jsonl.gz); default: a simulated day of shoppers",
+        help="recordings (.jsonl or .jsonl.gz): insession record's, plain ones or kcat -J "
+        "output; default: a simulated day of shoppers",
     )
     replay.add_argument(
         "--datasets",

@@ -1,7 +1,7 @@
 """`insession record`: copy Kafka topics into a recording that `insession replay` reads.
 
-Every message keeps its topic, partition, offset, timestamp and key, and its value byte for
-byte (malformed ones too, so a replay dead-letters them as the live flow did). The consumer
+Every message keeps its topic, partition, offset, timestamp, key and headers, and its value
+byte for byte (malformed ones too, so a replay dead-letters them as the live flow did). The consumer
 has a group id of its own and commits nothing: recording never moves anyone's offsets.
 
 Messages are copied as they arrive into `<out>.partial` (itself a readable recording, should
@@ -11,13 +11,11 @@ so that a replay meets them in the order they reached the broker.
 
 from __future__ import annotations
 
-import heapq
 import signal
 import threading
 import time
 import uuid
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -42,10 +40,9 @@ from insession.connectors.recording import (
     RecordingHeader,
     read_messages,
 )
+from insession.connectors.time_order import PartitionId, merge_in_time_order
 from insession.logs import kafka_logger
 from insession.settings import Settings
-
-PartitionId = tuple[str, int]
 
 CONSUME_BATCH = 500
 
@@ -132,50 +129,6 @@ def _partitions(client: KafkaClient, topics: Sequence[str]) -> list[PartitionId]
 def _timestamp_ms(message: Message) -> int | None:
     kind, value = message.timestamp()
     return None if kind == TIMESTAMP_NOT_AVAILABLE else value
-
-
-def merge_in_time_order(
-    messages: Iterable[RecordedMessage], counts: Mapping[PartitionId, int]
-) -> Iterator[RecordedMessage]:
-    """Messages of several partitions, merged by timestamp; each partition's order is kept.
-
-    `counts` says how many messages each partition has. A message is released once every
-    partition with messages still to come has one waiting, so memory holds no more than how
-    far the stored order runs ahead of the timestamp order.
-    """
-    waiting: dict[PartitionId, deque[RecordedMessage]] = {key: deque() for key in counts}
-    left = dict(counts)
-    heads: list[tuple[int, str, int, int]] = []
-    starving = sum(1 for count in left.values() if count > 0)
-
-    def release() -> RecordedMessage:
-        nonlocal starving
-        _, topic, partition, _ = heapq.heappop(heads)
-        queue = waiting[topic, partition]
-        message = queue.popleft()
-        left[topic, partition] = left.get((topic, partition), 0) - 1
-        if queue:
-            heapq.heappush(heads, _merge_key(queue[0]))
-        elif left[topic, partition] > 0:
-            starving += 1
-        return message
-
-    for message in messages:
-        queue = waiting.setdefault((message.topic, message.partition), deque())
-        queue.append(message)
-        if len(queue) == 1:
-            heapq.heappush(heads, _merge_key(message))
-            if left.get((message.topic, message.partition), 0) > 0:
-                starving -= 1
-        while heads and starving == 0:
-            yield release()
-    while heads:
-        yield release()
-
-
-def _merge_key(message: RecordedMessage) -> tuple[int, str, int, int]:
-    stamp = message.timestamp_ms if message.timestamp_ms is not None else -1
-    return (stamp, message.topic, message.partition, message.offset)
 
 
 class _StopOnSignal:
@@ -303,8 +256,11 @@ def _copy(
                 )
             topic, index, offset = message.topic(), message.partition(), message.offset()
             timestamp = _timestamp_ms(message)
+            headers = tuple(message.headers() or ())
             writer.write(
-                RecordedMessage(topic, index, offset, timestamp, message.key(), message.value())
+                RecordedMessage(
+                    topic, index, offset, timestamp, message.key(), message.value(), headers=headers
+                )
             )
             tallies[topic, index].add(offset, timestamp)
         if batch:

@@ -1,9 +1,10 @@
-"""Recordings: streams saved as JSON lines, gzipped or not, in one of two layouts.
+"""Recordings: streams saved as JSON lines, gzipped or not, in one of three layouts.
 
 A plain recording holds one wire-format message a line (converted data sets, simulations).
 A Kafka recording (`insession record`) starts with a header line and holds one envelope a
-line: the message with its topic, partition, offset, timestamp and key, value bytes kept
-exactly. Readers tell the two apart by the first line of each file.
+line: the message with its topic, partition, offset, timestamp, key and headers, value bytes
+kept exactly. A kcat recording (`kcat -C -J`) holds kcat's envelope a line
+(`kcat_envelope`). Readers tell them apart by the first lines of each file.
 """
 
 from __future__ import annotations
@@ -12,22 +13,28 @@ import base64
 import binascii
 import gzip
 import io
-from collections.abc import Callable, Iterable, Iterator
+import itertools
+from collections import Counter
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal
 
 import orjson
 
+from insession.connectors.kcat_envelope import is_kcat_envelope, kcat_message, loads_line
+from insession.connectors.recorded_message import Headers, RecordedMessage, RecordingError
+from insession.connectors.time_order import merge_in_time_order
 from insession.schemas.codec import encode
 from insession.schemas.events import Contract
 
 RECORDING_VERSION = 1
 HEADER_FIELD = "insession_recording"
 
+Layout = Literal["plain", "insession", "kcat"]
 
-class RecordingError(ValueError):
-    """A recording that cannot be read as one: the message names the file, line and cause."""
+LAYOUT_LOOK_AHEAD = 100
+"""Lines searched for the first JSON object, which tells a kcat recording from a plain one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,23 +44,6 @@ class RecordedLine:
     path: Path
     line_no: int
     raw: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class RecordedMessage:
-    """One message of a recording and where it was recorded.
-
-    Messages of plain recordings have no timestamp or key; their topic is the file's name,
-    their partition 0 and their offset the line number.
-    """
-
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int | None
-    key: bytes | None
-    value: bytes | None
-    line_no: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +169,20 @@ def _bytes_field(fields: dict[str, Any], name: str) -> bytes | None:
     return value.encode()  # type: ignore[no-any-return]
 
 
+def _headers_field(fields: dict[str, Any]) -> Headers:
+    """Envelopes of messages without headers (and all of older recordings) have no field."""
+    listed = fields.get("headers", [])
+    if type(listed) is not list:
+        raise TypeError("headers must be a list")
+    headers = []
+    for header in listed:
+        name = header["key"]
+        if type(name) is not str:
+            raise TypeError("a header's key must be text")
+        headers.append((name, _bytes_field(header, "value")))
+    return tuple(headers)
+
+
 def _envelope_of(path: Path, line_no: int, raw: bytes) -> RecordedMessage:
     try:
         fields = orjson.loads(raw)
@@ -199,6 +203,7 @@ def _envelope_of(path: Path, line_no: int, raw: bytes) -> RecordedMessage:
             _bytes_field(fields, "key"),
             _bytes_field(fields, "value"),
             line_no,
+            _headers_field(fields),
         )
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError, binascii.Error) as bad:
         raise RecordingError(
@@ -206,14 +211,49 @@ def _envelope_of(path: Path, line_no: int, raw: bytes) -> RecordedMessage:
         ) from None
 
 
+def recording_layout(path: Path) -> Layout:
+    """Which layout a recording has, told by its first lines: insession's header line; else
+    kcat's envelope or a plain message in the first line that is a JSON object (notes that
+    kcat printed into the file, such as its end-of-partition lines, may come before it)."""
+    lines = _numbered_lines(path, None)
+    try:
+        first = next(lines, None)
+        if first is None:
+            return "plain"
+        if _header_of(path, *first) is not None:
+            return "insession"
+        for _, raw in itertools.chain([first], itertools.islice(lines, LAYOUT_LOOK_AHEAD - 1)):
+            try:
+                fields = loads_line(raw)
+            except ValueError:
+                continue
+            if type(fields) is dict:
+                return "kcat" if is_kcat_envelope(fields) else "plain"
+        return "plain"
+    finally:
+        lines.close()
+
+
 def read_messages(
     path: Path, on_progress: Callable[[int], None] | None = None
-) -> Iterator[RecordedMessage]:
-    """Every message of a recording of either layout, in the order stored.
+) -> Generator[RecordedMessage, None, None]:
+    """Every message of a recording of any layout: insession's and plain ones in the order
+    stored, kcat's merged in timestamp order as `insession record` merges its own (kcat
+    writes each partition's messages in runs, as its fetches return them).
 
-    Raises RecordingError on a line of a Kafka recording that is not an envelope: a broken
-    file is not a bad message and must not pass as one.
+    Raises RecordingError on a line of an insession recording that is not an envelope:
+    insession writes those files whole, so a broken line is a broken file, not a bad message
+    to pass over. A kcat recording is a command's redirected output, at times cut short or
+    mixed with other lines: its unreadable lines come back with `error` set.
     """
+    if recording_layout(path) == "kcat":
+        return _kcat_messages_in_time_order(path, on_progress)
+    return _own_messages(path, on_progress)
+
+
+def _own_messages(
+    path: Path, on_progress: Callable[[int], None] | None
+) -> Generator[RecordedMessage, None, None]:
     lines = _numbered_lines(path, on_progress)
     try:
         first = next(lines, None)
@@ -229,6 +269,26 @@ def read_messages(
             yield RecordedMessage(name, 0, line_no, None, None, raw, line_no)
     finally:
         lines.close()
+
+
+def _kcat_messages(
+    path: Path, on_progress: Callable[[int], None] | None
+) -> Generator[RecordedMessage, None, None]:
+    for line_no, raw in _numbered_lines(path, on_progress):
+        yield kcat_message(path, line_no, raw)
+
+
+def _kcat_messages_in_time_order(
+    path: Path, on_progress: Callable[[int], None] | None
+) -> Generator[RecordedMessage, None, None]:
+    """A first pass counts each partition's messages, which the merge needs to know when a
+    partition has no more to come; the second reads them in order."""
+    counts = Counter((m.topic, m.partition) for m in _kcat_messages(path, None))
+    messages = _kcat_messages(path, on_progress)
+    try:
+        yield from merge_in_time_order(messages, counts)
+    finally:
+        messages.close()
 
 
 def _put_bytes(fields: dict[str, Any], name: str, value: bytes | None) -> None:
@@ -253,7 +313,15 @@ def encode_envelope(message: RecordedMessage) -> bytes:
     }
     _put_bytes(fields, "key", message.key)
     _put_bytes(fields, "value", message.value)
+    if message.headers:
+        fields["headers"] = [_header_fields(name, value) for name, value in message.headers]
     return orjson.dumps(fields)
+
+
+def _header_fields(name: str, value: bytes | None) -> dict[str, Any]:
+    fields: dict[str, Any] = {"key": name}
+    _put_bytes(fields, "value", value)
+    return fields
 
 
 class EnvelopeWriter:

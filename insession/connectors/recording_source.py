@@ -13,6 +13,7 @@ from bytewax.inputs import FixedPartitionedSource, StatefulSourcePartition
 from tqdm import tqdm
 
 from insession.connectors.pacing import MAX_SPEED, Pacer, Speed, recorded_time
+from insession.connectors.recorded_message import UNREADABLE_ENVELOPE
 from insession.connectors.recording import RecordedMessage, read_header, read_messages
 from insession.operators.routing import Inbound
 
@@ -20,45 +21,52 @@ DEFAULT_BATCH = 1000
 
 
 class _RecordingPartition(StatefulSourcePartition[Inbound, int]):
-    """One recording, read in batches; the snapshot is the line number reached.
+    """One recording, read in batches; the snapshot is how many of its messages were read
+    (a kcat recording's come out of line order, merged by time).
 
-    As fast as possible, every batch has the same size. Paced, a batch ends at the first
-    message not yet due, and Bytewax is asked to come back when it is (`next_awake`), so a
-    waiting file never holds up the others.
+    As fast as possible, every batch holds the same number of messages; unreadable lines of a
+    kcat recording ride along uncounted, so they shift no epoch and the offers are those of
+    the recording without them. Paced, a batch ends at the first message not yet due, and
+    Bytewax is asked to come back when it is (`next_awake`), so a waiting file never holds
+    up the others.
     """
 
     def __init__(
         self,
         path: Path,
         batch_size: int,
-        resume_line: int | None,
+        resume_read: int | None,
         pacer: Pacer | None = None,
         bar: _ProgressBar | None = None,
     ) -> None:
         self.batch_size = batch_size
-        resume_after = self.line = resume_line or 0
+        self.read = resume_read or 0
         self.pacer = pacer
         self.bar = bar
-        self.messages = (
-            message
-            for message in read_messages(path, bar.update if bar is not None else None)
-            if message.line_no > resume_after
-        )
+        self.recording = read_messages(path, bar.update if bar is not None else None)
+        self.messages = itertools.islice(self.recording, self.read, None)
         self.waiting: RecordedMessage | None = None
         self.awake: datetime | None = None
 
     def next_batch(self) -> list[Inbound]:
-        messages = (
-            list(itertools.islice(self.messages, self.batch_size))
-            if self.pacer is None
-            else self._due_messages(self.pacer)
-        )
+        messages = self._next_messages() if self.pacer is None else self._due_messages(self.pacer)
         if not messages:
             if self.awake is None:
                 raise StopIteration
             return []
-        self.line = messages[-1].line_no
-        return [Inbound(m.topic, m.partition, m.offset, m.value, m.key) for m in messages]
+        self.read += len(messages)
+        return [_inbound(m) for m in messages]
+
+    def _next_messages(self) -> list[RecordedMessage]:
+        """A batch of messages, with the unreadable lines among them."""
+        batch: list[RecordedMessage] = []
+        counted = 0
+        for message in self.messages:
+            batch.append(message)
+            counted += message.error is None
+            if counted == self.batch_size:
+                break
+        return batch
 
     def _due_messages(self, pacer: Pacer) -> list[RecordedMessage]:
         """The messages due by now, at most a batch; sets when to come back for the rest."""
@@ -83,12 +91,26 @@ class _RecordingPartition(StatefulSourcePartition[Inbound, int]):
         return self.awake
 
     def snapshot(self) -> int:
-        return self.line
+        return self.read
 
     def close(self) -> None:
-        self.messages.close()
+        self.recording.close()
         if self.bar is not None:
             self.bar.release()
+
+
+def _inbound(message: RecordedMessage) -> Inbound:
+    """What the live source would hand on; a line that held no message is dead-lettered."""
+    if message.error is None:
+        return Inbound(message.topic, message.partition, message.offset, message.value, message.key)
+    return Inbound(
+        message.topic,
+        message.partition,
+        message.offset,
+        message.value,
+        error=message.error,
+        error_reason=UNREADABLE_ENVELOPE,
+    )
 
 
 class _ProgressBar:
@@ -133,8 +155,8 @@ class _ProgressBar:
 class RecordingSource(FixedPartitionedSource[Inbound, int]):
     """Recordings as input, one partition per file, as fast as possible or paced.
 
-    Messages of Kafka recordings carry their recorded topic, partition, offset and key, so
-    the flow orders them, and names them in dead letters, exactly as it did live. As fast as
+    Messages of Kafka and kcat recordings carry their recorded topic, partition, offset and
+    key, so the flow orders them, and names them in dead letters, exactly as it did live. As fast as
     possible, fixed-size batches make the flow's epochs, and so its outputs, the same on every
     run. `progress` shows one bar (bytes read) for all files.
     """

@@ -15,11 +15,12 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from insession.connectors.recorded_message import UNREADABLE_ENVELOPE
 from insession.connectors.recording import (
     RecordedMessage,
     RecordingWriter,
-    read_header,
     read_messages,
+    recording_layout,
 )
 from insession.operators.dead_letters import to_dead_letter
 from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode
@@ -60,9 +61,11 @@ class ReplaySummary:
             if event.session_id is not None:
                 self.sessions.add(event.session_id)
 
-    def count_rejection(self, rejection: Rejection, where: str) -> None:
+    def count_rejection(self, rejection: Rejection, where: str | None) -> None:
+        """`where` is None when the rejection's detail says where itself."""
         self.bad_by_reason[rejection.reason] += 1
-        self.bad_examples.setdefault(rejection.reason, f"{where}: {rejection}")
+        example = str(rejection) if where is None else f"{where}: {rejection}"
+        self.bad_examples.setdefault(rejection.reason, example)
 
 
 def replay(
@@ -74,8 +77,9 @@ def replay(
 ) -> ReplaySummary:
     """Decode every message of every recording; write rejects to `dead_letter_path`.
 
-    Rejects of a Kafka recording name the topic, partition and offset the message was
-    recorded from; those of a plain recording name the file and line.
+    Rejects of a Kafka or kcat recording name the topic, partition and offset the message
+    was recorded from; those of a plain recording, and a kcat recording's unreadable lines,
+    name the file and line.
     """
     summary = ReplaySummary()
     started = time.perf_counter()
@@ -92,12 +96,17 @@ def replay(
         ) as bar,
     ):
         for path in paths:
-            from_kafka = read_header(path) is not None
+            from_kafka = recording_layout(path) != "plain"
             for message in read_messages(path, on_progress=bar.update):
                 summary.lines += 1
-                decoded = decode(message.value, max_bytes=max_bytes)  # type: ignore[arg-type]
+                decoded = (
+                    decode(message.value, max_bytes=max_bytes)  # type: ignore[arg-type]
+                    if message.error is None
+                    else Rejection(UNREADABLE_ENVELOPE, None, message.error)
+                )
                 if isinstance(decoded, Rejection):
-                    summary.count_rejection(decoded, _where(path, message, from_kafka))
+                    where = None if message.error else _where(path, message, from_kafka)
+                    summary.count_rejection(decoded, where)
                     dead_letters.write(
                         to_dead_letter(
                             message.value,

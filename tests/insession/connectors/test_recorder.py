@@ -1,5 +1,6 @@
-"""`insession record` copies what the real broker holds: every key, partition, offset and
-timestamp, every value byte for byte, and its recordings replay with the same positions."""
+"""`insession record` copies what the real broker holds: every key, partition, offset,
+timestamp and header, every value byte for byte, and its recordings replay with the same
+positions."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -15,8 +17,9 @@ from confluent_kafka import KafkaError, Message, Producer
 from insession.schemas.codec import decode, encode
 from insession.schemas.events import DeadLetter
 
-from insession.connectors.recorder import RecordError, StopAfter, merge_in_time_order, record
-from insession.connectors.recording import RecordedMessage, read_header, read_lines, read_messages
+from insession.connectors.recorded_message import Headers
+from insession.connectors.recorder import RecordError, StopAfter, record
+from insession.connectors.recording import read_header, read_lines, read_messages
 from insession.runner.validate import replay
 from insession.settings import Settings
 from tests.samples import sample_contracts
@@ -27,30 +30,28 @@ first retention check, about 30 s after it starts, taking the test's messages wi
 MALFORMED = [b"\xff\xfe not UTF-8 at all", b"{not json", b"", b'{"type": "search"}\n{"type"']
 
 
-def _m(partition: int, offset: int, stamp: int | None) -> RecordedMessage:
-    return RecordedMessage("t", partition, offset, stamp, None, b"v")
+Stored = dict[tuple[str, int, int], tuple[int, bytes | None, bytes, Headers]]
 
 
-def test_merge_orders_by_time_and_keeps_each_partitions_order() -> None:
-    # Partition 1 is stored first and has a timestamp that goes back (offset 12).
-    stored = [_m(1, 10, 5), _m(1, 11, 9), _m(1, 12, 2), _m(0, 0, 1), _m(0, 1, 6), _m(0, 2, 7)]
-
-    merged = list(merge_in_time_order(stored, {("t", 0): 3, ("t", 1): 3, ("t", 2): 0}))
-
-    assert [(m.partition, m.offset) for m in merged] == [
-        (0, 0), (1, 10), (0, 1), (0, 2), (1, 11), (1, 12)
-    ]  # fmt: skip
+def _headers(n: int) -> Headers:
+    """None, the usual trace header, or repeated names, a null and bytes that are not text."""
+    if n % 3 == 0:
+        return ()
+    if n % 3 == 1:
+        return (("traceparent", f"00-{n:032x}-{n:016x}-01".encode()),)
+    return (("hop", b"edge"), ("hop", b"gateway"), ("null", None), ("bin", b"\xff\x00\x80"))
 
 
-def _send(settings: Settings) -> dict[tuple[str, int, int], tuple[int, bytes | None, bytes]]:
-    """Known messages, some malformed, at known times; what the broker says it stored."""
-    stored: dict[tuple[str, int, int], tuple[int, bytes | None, bytes]] = {}
+def _send(settings: Settings) -> Stored:
+    """Known messages, some malformed, some with headers, at known times; what the broker
+    says it stored (delivery reports carry no headers: those are the ones sent)."""
+    stored: Stored = {}
 
-    def delivered(error: KafkaError | None, message: Message) -> None:
+    def delivered(headers: Headers, error: KafkaError | None, message: Message) -> None:
         assert error is None, error
         _, stamp = message.timestamp()
         key = (message.topic(), message.partition(), message.offset())
-        stored[key] = (stamp, message.key(), message.value())
+        stored[key] = (stamp, message.key(), message.value(), headers)
 
     producer = Producer({**settings.kafka_client()})
     values = [encode(c) for c in sample_contracts()] + MALFORMED
@@ -66,10 +67,12 @@ def _send(settings: Settings) -> dict[tuple[str, int, int], tuple[int, bytes | N
             key=key,
             partition=partition,
             timestamp=stamp,
-            on_delivery=delivered,
+            headers=list(_headers(n)) or None,
+            on_delivery=partial(delivered, _headers(n)),
         )
     assert producer.flush(30) == 0
     assert len(stored) == len(values)
+    assert any(headers for *_, headers in stored.values())
     return stored
 
 
@@ -90,7 +93,8 @@ def test_recording_keeps_every_message_exactly(kafka_settings: Settings, tmp_pat
     messages = list(read_messages(out))
     assert result.messages == len(stored) and result.stopped == f"{len(stored)} messages"
     assert {
-        (m.topic, m.partition, m.offset): (m.timestamp_ms, m.key, m.value) for m in messages
+        (m.topic, m.partition, m.offset): (m.timestamp_ms, m.key, m.value, m.headers)
+        for m in messages
     } == stored
     assert len(messages) == len(stored)
     for topic in topics:
@@ -131,7 +135,7 @@ def test_replayed_recording_dead_letters_name_the_recorded_position(
 
     letters = [decode(line.raw) for line in read_lines(tmp_path / "dead.jsonl")]
     assert all(isinstance(d, DeadLetter) for d in letters)
-    malformed = {key: value for key, (_, _, value) in stored.items() if value in MALFORMED}
+    malformed = {key: value for key, (_, _, value, _) in stored.items() if value in MALFORMED}
     assert summary.bad == len(MALFORMED) == len(letters)
     assert {
         (d.source_topic, d.source_partition, d.source_offset):  # type: ignore[union-attr]

@@ -1,13 +1,17 @@
-"""Recordings keep Kafka messages byte for byte, and readers tell the two layouts apart."""
+"""Recordings keep Kafka messages byte for byte, headers too, and readers tell the layouts
+apart."""
 
 from __future__ import annotations
 
 import gzip
 from pathlib import Path
 
+import orjson
 import pytest
-from insession.schemas.codec import encode
+from insession.schemas.codec import decode, encode
+from insession.schemas.events import Offer, Search
 
+from insession.connectors.recorded_message import Headers
 from insession.connectors.recording import (
     EnvelopeWriter,
     PartitionRange,
@@ -15,9 +19,12 @@ from insession.connectors.recording import (
     RecordingError,
     RecordingHeader,
     read_header,
+    read_lines,
     read_messages,
     write_recording,
 )
+from insession.runner.replay import replay_flow
+from insession.settings import Settings
 from tests.samples import sample_contracts
 
 T0 = 1_764_000_000_000
@@ -35,6 +42,11 @@ def _messages() -> list[RecordedMessage]:
     good = [encode(c) for c in sample_contracts()[:4]]
     values = [*good, *AWKWARD_VALUES]
     keys: list[bytes | None] = [b"c-1", None, b"\xc3\x28", b"", "d\u00e9".encode()]
+    headers: list[Headers] = [
+        (),
+        (("trace-id", b"4bf92f35"), ("trace-id", b"again"), ("empty", b""), ("null", None)),
+        (("bin\u00e4r", b"\xff\x00\x01"),),
+    ]
     return [
         RecordedMessage(
             "shop.clickstream" if n % 3 else "shop.cart",
@@ -44,6 +56,7 @@ def _messages() -> list[RecordedMessage]:
             keys[n % len(keys)],
             value,
             line_no=n + 2,
+            headers=headers[n % len(headers)],
         )
         for n, value in enumerate(values)
     ]
@@ -68,6 +81,43 @@ def test_envelopes_keep_every_byte_key_and_position(tmp_path: Path, name: str) -
     assert read_header(path) == HEADER
     stored = gzip.decompress(path.read_bytes()) if name.endswith(".gz") else path.read_bytes()
     assert stored.startswith(b'{"insession_recording":1,')
+    lines = stored.splitlines()
+    assert b'"headers"' not in lines[1], "no field for a message without headers"
+    assert b'{"key":"trace-id","value":"4bf92f35"}' in lines[2]
+
+
+def _failed_search(n: int) -> bytes:
+    search = Search(event_id=f"e{n}", event_time=T0 + n * 1000, channel="web",
+                    customer_id="c-2", query="delivery", result_count=0)  # fmt: skip
+    return encode(search)
+
+
+def test_a_recording_made_before_headers_were_kept_still_reads_and_replays(
+    tmp_path: Path,
+) -> None:
+    # Written field by field as `insession record` wrote them before it kept headers.
+    path = tmp_path / "before-headers.jsonl"
+    lines = [
+        {"insession_recording": 1, "topics": ["shop.clickstream"], "recorded_at": T0,
+         "partitions": [{"topic": "shop.clickstream", "partition": 0, "messages": 2,
+                         "first_offset": 7, "last_offset": 8, "first_timestamp_ms": T0,
+                         "last_timestamp_ms": T0 + 1000}]},
+        *({"topic": "shop.clickstream", "partition": 0, "offset": 7 + n,
+           "timestamp_ms": T0 + n * 1000, "key": "c-2", "value": _failed_search(n).decode()}
+          for n in range(2)),
+    ]  # fmt: skip
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+    messages = list(read_messages(path))
+    result = replay_flow([path], tmp_path / "out", Settings(policy="baseline"))
+
+    assert [(m.offset, m.key, m.value, m.headers) for m in messages] == [
+        (7 + n, b"c-2", _failed_search(n), ()) for n in range(2)
+    ]
+    offers = [decode(line.raw) for line in read_lines(result.offers_path)]
+    assert [(o.customer_id, o.action_id[:5]) for o in offers if isinstance(o, Offer)] == [
+        ("c-2", "help-")
+    ]
 
 
 def test_plain_recordings_still_read_as_one_message_a_line(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import pytest
 from insession.operators.routing import Inbound
 
 from insession.connectors.pacing import Speed
+from insession.connectors.recorded_message import UNREADABLE_ENVELOPE
 from insession.connectors.recording import (
     EnvelopeWriter,
     RecordedMessage,
@@ -19,6 +20,7 @@ from insession.connectors.recording import (
     write_recording,
 )
 from insession.connectors.recording_source import RecordingSource
+from tests.kcat_lines import kcat_line
 from tests.samples import sample_contracts
 
 T0 = 1_764_000_000_000
@@ -88,7 +90,7 @@ def test_envelopes_come_out_as_the_messages_kafka_delivered(tmp_path: Path) -> N
         part.next_batch()
 
 
-def test_a_resumed_partition_starts_after_the_snapshot_line(tmp_path: Path) -> None:
+def test_a_resumed_partition_starts_after_the_messages_it_had_read(tmp_path: Path) -> None:
     path = tmp_path / "rec.jsonl"
     _kafka_recording(path, [T0 + n for n in range(5)])
     source = RecordingSource([path], batch_size=3)
@@ -99,8 +101,40 @@ def test_a_resumed_partition_starts_after_the_snapshot_line(tmp_path: Path) -> N
 
     resumed = source.build_part("read", str(path), snapshot)
 
-    assert snapshot == 4, "header on line 1, three messages on lines 2-4"
+    assert snapshot == 3, "three messages read"
     assert [item.offset for item in resumed.next_batch()] == [43, 44]
+
+
+def test_a_kcat_recording_resumes_in_its_time_order(tmp_path: Path) -> None:
+    path = tmp_path / "kcat.jsonl"
+    # Stored partition by partition, as kcat writes them; read merged by time.
+    lines = [
+        kcat_line("shop.cart", p, o, T0 + o * 2 + p, None, b"{}") for p in (0, 1) for o in range(3)
+    ]
+    path.write_bytes(b"".join(line + b"\n" for line in lines))
+    source = RecordingSource([path], batch_size=4)
+    first = source.build_part("read", str(path), None)
+    batch = first.next_batch()
+    snapshot = first.snapshot()
+    first.close()
+
+    resumed = source.build_part("read", str(path), snapshot).next_batch()
+
+    assert [(i.partition, i.offset) for i in batch] == [(0, 0), (1, 0), (0, 1), (1, 1)]
+    assert [(i.partition, i.offset) for i in resumed] == [(0, 2), (1, 2)]
+
+
+def test_an_unreadable_kcat_line_becomes_a_message_to_dead_letter(tmp_path: Path) -> None:
+    path = tmp_path / "kcat.jsonl"
+    path.write_bytes(kcat_line("shop.cart", 0, 5, T0, b"c-1", b"{}") + b"\n{cut sho\n")
+
+    items = RecordingSource([path]).build_part("read", str(path), None).next_batch()
+    good, bad = sorted(items, key=lambda item: item.error is not None)
+
+    assert good == Inbound("shop.cart", 0, 5, b"{}", b"c-1")
+    assert (bad.source, bad.partition, bad.offset, bad.raw) == ("kcat.jsonl", 0, 2, b"{cut sho")
+    assert bad.error_reason == UNREADABLE_ENVELOPE
+    assert bad.error is not None and bad.error.startswith(f"{path}:2: not a kcat")
 
 
 def test_at_10x_the_source_waits_a_tenth_of_each_recorded_gap(tmp_path: Path) -> None:
@@ -174,3 +208,19 @@ def test_plain_recordings_are_paced_by_event_time(tmp_path: Path) -> None:
 
     assert waits == pytest.approx([2.0, 2.0], abs=1e-6)
     assert batches == [[1], [2], [3, 4]]
+
+
+def test_unreadable_lines_ride_along_uncounted_so_the_epochs_stay_those_without_them(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "kcat.jsonl"
+    good = [kcat_line("shop.cart", 0, n, T0 + n, None, b"{}") for n in range(5)]
+    path.write_bytes(b"\n".join([good[0], b"% a note", *good[1:3], b"{cut", *good[3:]]) + b"\n")
+    part = RecordingSource([path], batch_size=2).build_part("read", str(path), None)
+
+    batches = [part.next_batch() for _ in range(3)]
+
+    assert [sorted(i.offset for i in b if i.error is None) for b in batches] == [
+        [0, 1], [2, 3], [4]
+    ]  # fmt: skip
+    assert sum(len(b) for b in batches) == 7, "and every unreadable line is handed on"
