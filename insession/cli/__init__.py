@@ -17,6 +17,7 @@ from insession.cli.replay import add_replay_command
 from insession.cli.run import add_run_command
 from insession.cli.schemas import add_schemas_command
 from insession.cli.services import add_services_command
+from insession.cli.shop import add_shop_command
 from insession.cli.simulate import add_simulate_command
 from insession.cli.topics import add_topics_command
 from insession.logs import configure_logging
@@ -40,13 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
         add_record_command,
         add_health_command,
         add_ops_command,
+        add_shop_command,
         add_schemas_command,
     ):
         add(commands)
     return parser
 
 
-SERVING_COMMANDS = frozenset({"run", "ops"})
+SERVING_COMMANDS = frozenset({"run", "ops", "shop"})
 """Commands that run until stopped and serve or hold sockets (HTTP, Redis): for them a peer
 that hangs up is an error to handle, never a reason to die of SIGPIPE."""
 

@@ -1,0 +1,249 @@
+"""The demo shop's logic: its products, each visitor's cart, and what a click sends.
+
+A visitor is a device (the page keeps its id) and, once signed in, a customer. Every action
+becomes the contract a real storefront would send, through `Storefront`; the offers the
+engine makes come back on one feed for every visitor and are shown to the one they are for.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from insession.client import OfferFeed, Storefront
+from insession.schemas.catalogue import Catalogue
+from insession.schemas.events import (
+    CartAdd,
+    CartRemove,
+    CheckoutStart,
+    Consent,
+    IdentityLink,
+    Offer,
+    OrderLine,
+    PageView,
+    ProductView,
+    Purchase,
+    Search,
+)
+from insession.simulator import SimulationConfig
+from insession.simulator.catalogue import Product, Shop
+
+CARE_KITS = (
+    Product("care-kit-leather", "care.kit", 14.95, "Atelier Sud", "leather care kit"),
+    Product("care-kit-textile", "care.kit", 9.95, "Atelier Sud", "textile care kit"),
+)
+"""The default catalogue's post-purchase offer shows these: the shop sells them too."""
+SEARCH_LIMIT = 24
+
+
+@dataclass
+class Visitor:
+    """One browser: its device, the customer once signed in, the cart."""
+
+    device: str
+    customer: str | None = None
+    cart: dict[str, int] = field(default_factory=dict)
+
+    def ids(self) -> dict[str, str | None]:
+        return {"anonymous_id": self.device, "customer_id": self.customer}
+
+
+class ShopFront:
+    """Products, visitors and their offers; each method is one click of the page."""
+
+    def __init__(self, storefront: Storefront, catalogue: Catalogue, seed: int = 0) -> None:
+        self.storefront = storefront
+        self.titles = {o.action_id: o.title for o in catalogue.offers}
+        shop = Shop(SimulationConfig(seed=seed))
+        self.products: dict[str, Product] = {**shop.products}
+        self.products.update({p.product_id: p for p in CARE_KITS})
+        self._visitors: dict[str, Visitor] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._feed: OfferFeed | None = None
+
+    # --- the offers feed ------------------------------------------------------------------
+
+    def follow_offers(self) -> None:
+        """Start reading every visitor's offers (once, before the first click)."""
+        self._feed = self.storefront.offers()
+        self._stop.clear()
+        threading.Thread(target=self._read_offers, name="shop-offers", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _read_offers(self) -> None:
+        feed = self._feed
+        assert feed is not None
+        while not self._stop.is_set():
+            feed.poll(0.5)
+        feed.close()
+
+    def offers(self, device: str) -> list[dict[str, Any]]:
+        """The visitor's live offers, as the page shows them."""
+        visitor = self.visitor(device)
+        current = self._feed.current() if self._feed is not None else []
+        return [self._offer_view(o) for o in current if _for(o, visitor)]
+
+    # --- the visitor's clicks ---------------------------------------------------------------
+
+    def visitor(self, device: str) -> Visitor:
+        with self._lock:
+            return self._visitors.setdefault(device, Visitor(device))
+
+    def sign_in(self, device: str) -> str:
+        """The device's visitor becomes a customer (linked to the device)."""
+        visitor = self.visitor(device)
+        if visitor.customer is None:
+            visitor.customer = f"shopper-{device[-8:]}"
+            self.storefront.send(
+                IdentityLink, anonymous_id=device, customer_id=visitor.customer, method="login"
+            )
+        return visitor.customer
+
+    def consent(self, device: str, granted: bool) -> None:
+        visitor = self.visitor(device)
+        if visitor.customer is None:
+            raise ValueError("sign in first: consent is a customer's")
+        self.storefront.send(Consent, customer_id=visitor.customer, granted=granted)
+
+    def home(self, device: str) -> list[dict[str, Any]]:
+        self.storefront.send(PageView, page_type="home", url="/", **self.visitor(device).ids())
+        return [self._product_view(p) for p in list(self.products.values())[::41][:SEARCH_LIMIT]]
+
+    def view(self, device: str, product_id: str) -> dict[str, Any]:
+        product = self._product(product_id)
+        self.storefront.send(
+            ProductView,
+            product_id=product.product_id,
+            price=product.price,
+            currency="EUR",
+            category=product.category,
+            brand=product.brand,
+            **self.visitor(device).ids(),
+        )
+        return self._product_view(product)
+
+    def search(self, device: str, query: str) -> list[dict[str, Any]]:
+        words = query.lower().split()
+        found = [
+            p
+            for p in self.products.values()
+            if words and all(w in f"{p.name} {p.category} {p.brand}".lower() for w in words)
+        ][:SEARCH_LIMIT]
+        self.storefront.send(
+            Search, query=query[:1024], result_count=len(found), **self.visitor(device).ids()
+        )
+        return [self._product_view(p) for p in found]
+
+    def add_to_cart(self, device: str, product_id: str) -> dict[str, int]:
+        product = self._product(product_id)
+        visitor = self.visitor(device)
+        visitor.cart[product_id] = visitor.cart.get(product_id, 0) + 1
+        self.storefront.send(
+            CartAdd,
+            product_id=product_id,
+            unit_price=product.price,
+            currency="EUR",
+            category=product.category,
+            **visitor.ids(),
+        )
+        return dict(visitor.cart)
+
+    def remove_from_cart(self, device: str, product_id: str) -> dict[str, int]:
+        visitor = self.visitor(device)
+        if visitor.cart.pop(product_id, None) is not None:
+            self.storefront.send(CartRemove, product_id=product_id, **visitor.ids())
+        return dict(visitor.cart)
+
+    def checkout(self, device: str) -> float:
+        """The visitor goes to the checkout with their cart; its value."""
+        visitor = self.visitor(device)
+        if not visitor.cart:
+            raise ValueError("the cart is empty")
+        value = round(sum(self.products[p].price * n for p, n in visitor.cart.items()), 2)
+        self.storefront.send(CheckoutStart, cart_value=value, currency="EUR", **visitor.ids())
+        return value
+
+    def buy(self, device: str) -> str:
+        """The visitor pays for the cart; the order id."""
+        visitor = self.visitor(device)
+        if not visitor.cart:
+            raise ValueError("the cart is empty")
+        lines = tuple(
+            OrderLine(
+                product_id=pid,
+                quantity=quantity,
+                unit_price=self.products[pid].price,
+                category=self.products[pid].category,
+            )
+            for pid, quantity in visitor.cart.items()
+        )
+        total = round(sum((line.unit_price or 0) * line.quantity for line in lines), 2)
+        order_id = f"order-{uuid.uuid4().hex[:10]}"
+        self.storefront.send(
+            Purchase, order_id=order_id, lines=lines, total=total, currency="EUR", **visitor.ids()
+        )
+        visitor.cart.clear()
+        return order_id
+
+    def answer(self, device: str, offer_id: str, outcome: str) -> None:
+        """The visitor clicked, accepted or dismissed one of their offers."""
+        visitor = self.visitor(device)
+        current = self._feed.current() if self._feed is not None else []
+        offer = next((o for o in current if o.offer_id == offer_id), None)
+        if offer is not None and _for(offer, visitor) and offer.customer_id is not None:
+            self.storefront.feedback(offer, outcome)
+
+    def shelf(self, device: str) -> list[dict[str, Any]]:
+        """The visitor's "for you" shelf from Redis."""
+        visitor = self.visitor(device)
+        shelf = self.storefront.shelf(customer_id=visitor.customer, anonymous_id=visitor.device)
+        if shelf is None:
+            return []
+        return [
+            {**self._product_view(self.products[i.item]), "strategy": i.strategy}
+            for i in shelf.items
+            if i.item in self.products
+        ][:8]
+
+    # --- what the page shows ---------------------------------------------------------------
+
+    def _product(self, product_id: str) -> Product:
+        try:
+            return self.products[product_id]
+        except KeyError:
+            raise ValueError(f"no product {product_id!r}") from None
+
+    @staticmethod
+    def _product_view(product: Product) -> dict[str, Any]:
+        return {
+            "id": product.product_id,
+            "name": product.name,
+            "brand": product.brand,
+            "category": product.category,
+            "price": product.price,
+        }
+
+    def _offer_view(self, offer: Offer) -> dict[str, Any]:
+        return {
+            "offer_id": offer.offer_id,
+            "kind": offer.kind,
+            "action_id": offer.action_id,
+            "title": self.titles.get(offer.action_id, offer.action_id),
+            "items": [
+                self._product_view(self.products[i]) for i in offer.items if i in self.products
+            ],
+            "reason_codes": list(offer.reason_codes),
+            "expires_at": offer.expires_at,
+        }
+
+
+def _for(offer: Offer, visitor: Visitor) -> bool:
+    """Whether an offer is this visitor's: their customer's, or their device's."""
+    if offer.customer_id is not None:
+        return offer.customer_id == visitor.customer
+    return offer.anonymous_id == visitor.device
