@@ -84,9 +84,16 @@ def offer_prefix(person: str, secret: str, prefix: str = DEFAULT_PREFIX) -> str:
 
 def person_of(event: Event) -> str:
     """The person an offer (or another event the engine addresses) is for."""
-    if event.customer_id is not None:
-        return event.customer_id
-    return anonymous_person(event.anonymous_id or "")
+    return shopper(event.customer_id, event.anonymous_id)
+
+
+def shopper(customer_id: str | None, anonymous_id: str | None) -> str:
+    """The person of a customer id, else of a device (`anon:<device>`)."""
+    if customer_id is not None:
+        return customer_id
+    if anonymous_id is None:
+        raise ValueError("name the shopper: customer_id or anonymous_id")
+    return anonymous_person(anonymous_id)
 
 
 def message_key(event: Event, secret: str) -> str | None:
@@ -95,3 +102,12 @@ def message_key(event: Event, secret: str) -> str | None:
     if not secret:
         return event.partition_key()
     return person_key(person_of(event), secret)
+
+
+def shopper_message_key(customer_id: str | None, anonymous_id: str | None, secret: str) -> str:
+    """`message_key` of the offers to a customer (or, without `customer_id`, to a device not
+    linked to one), for a storefront that follows them."""
+    person = shopper(customer_id, anonymous_id)
+    if secret:
+        return person_key(person, secret)
+    return customer_id if customer_id is not None else str(anonymous_id)

@@ -51,7 +51,7 @@ class JsonLines(logging.Formatter):
         }
         for key, value in record.__dict__.items():
             if key not in _STANDARD:
-                line[key] = value
+                line.setdefault(key, value)  # an extra field never stands in for these four
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return orjson.dumps(line, default=str).decode()

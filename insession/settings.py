@@ -7,6 +7,7 @@ Precedence, lowest first: built-in defaults, the TOML file (`INSESSION_CONFIG`, 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tomllib
 from collections.abc import Mapping
@@ -38,7 +39,8 @@ class Settings:
     id, timeouts. Never printed: it holds passwords (`kafka_client`)."""
     replication_factor: int = 1
     """Replicas of each topic `insession topics create` makes (3 on a managed cluster)."""
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = field(default="redis://127.0.0.1:6379/0", repr=False)
+    """Never printed whole: it may hold a password (`insession.urls.redacted_url`)."""
     redis_prefix: str = "insession:"
     topics: dict[str, str] = field(default_factory=_default_topics)
     partitions: int = 4
@@ -189,6 +191,15 @@ ENGINE_KAFKA_PROPERTIES = {
     "enable.partition.eof": "replays and recordings decide where a topic ends",
     "auto.offset.reset": "the flow decides where it starts (--from-beginning, snapshots)",
     "enable.idempotence": "the flow's producers must not write a retried send twice",
+    # librdkafka's other names for the same properties
+    "metadata.broker.list": "set bootstrap_servers instead",
+    "fetch.message.max.bytes": "set max_message_bytes instead",
+    "auto.commit.enable": "the flow commits the offsets it has processed itself",
+    # what only code can give
+    **{
+        name: "a callback, which the engine sets itself"
+        for name in ("error_cb", "throttle_cb", "stats_cb", "oauth_cb", "on_delivery", "logger")
+    },
 }
 """librdkafka properties the `kafka` table may not set, and why: the engine's guarantees
 (no offer lost or written twice, resuming where it stopped) rest on them."""
@@ -213,22 +224,23 @@ def _kafka_properties(table: Any) -> dict[str, str]:
     return properties
 
 
+_LIBRDKAFKA_QUIET = logging.getLogger("insession.settings.kafka")
+_LIBRDKAFKA_QUIET.addHandler(logging.NullHandler())
+_LIBRDKAFKA_QUIET.propagate = False
+"""Where the checking client's own lines go (it has no brokers and says so)."""
+
+
 def _check_with_librdkafka(properties: dict[str, str]) -> None:
     """librdkafka checks names and values when a client is made; one made without brokers
     never connects, so a misspelt property fails here, at load, not in a running flow. The
     message names the property, and a secret's value never."""
-    import logging
-
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    quiet = logging.getLogger("insession.settings.kafka")
-    quiet.addHandler(logging.NullHandler())
-    quiet.propagate = False
     try:
-        AdminClient({**properties, "logger": quiet})
-    except KafkaException as refused:
-        why = refused.args[0].str()
+        AdminClient({**properties, "logger": _LIBRDKAFKA_QUIET})
+    except (KafkaException, TypeError) as refused:
+        why = refused.args[0].str() if isinstance(refused, KafkaException) else str(refused)
         for name, value in properties.items():  # librdkafka quotes a bad value
             if value and is_secret_property(name):
                 why = why.replace(value, "***")

@@ -26,12 +26,3 @@ _SECRET_PROPERTY = re.compile(r"password|secret|token|jaas|\.pem$|oauthbearer\.c
 def is_secret_property(name: str) -> bool:
     """Whether a librdkafka property holds a secret (`sasl.password`, `ssl.key.pem`, ...)."""
     return _SECRET_PROPERTY.search(name) is not None
-
-
-def redacted_properties(properties: dict[str, str]) -> dict[str, str]:
-    """Client properties fit to print: each secret's value becomes `***`.
-
-    >>> redacted_properties({"sasl.username": "shop", "sasl.password": "s3cret"})
-    {'sasl.username': 'shop', 'sasl.password': '***'}
-    """
-    return {k: "***" if is_secret_property(k) else v for k, v in properties.items()}

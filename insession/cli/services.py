@@ -16,9 +16,11 @@ def _services(args: argparse.Namespace, settings: Settings) -> int:
     from insession.dev import services
 
     if args.action == "up":
+        from insession.dev.secured import SecuredError
+
         try:
             seconds = services.up(settings)
-        except services.ServiceError as failure:
+        except (services.ServiceError, SecuredError) as failure:
             print(f"insession services: {failure}", file=sys.stderr)
             return 1
         for name, took in seconds.items():

@@ -15,47 +15,56 @@ log = logging.getLogger(__name__)
 
 
 def _shop(args: argparse.Namespace, settings: Settings) -> int:
-    from insession.client import Storefront
+    from insession.shop.engine import start_engine, stop_engine
+
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    engine = None
+    try:
+        if not args.no_engine:
+            engine_log = settings.services_dir / "shop" / "engine.log"
+            engine = start_engine(settings, engine_log)
+            log.info("engine running (log: %s)", engine_log)
+        return _serve(args, settings, stopped)
+    except RuntimeError as failed:
+        print(f"insession shop: {failed} (is `insession services up` running?)", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if engine is not None:
+            stop_engine(engine)
+
+
+def _serve(args: argparse.Namespace, settings: Settings, stopped: threading.Event) -> int:
+    """Serve the page until Ctrl-C or SIGTERM; the storefront is closed whatever happens."""
+    from confluent_kafka import KafkaException
+
+    from insession.client import PublishError, Storefront
     from insession.runner.engine import default_catalogue
-    from insession.shop.engine import start_engine
     from insession.shop.front import ShopFront
     from insession.shop.server import ShopServer
 
-    engine = None
-    if not args.no_engine:
-        engine_log = settings.services_dir / "shop" / "engine.log"
-        try:
-            engine = start_engine(settings, engine_log)
-        except RuntimeError as failed:
-            print(
-                f"insession shop: {failed} (is `insession services up` running?)", file=sys.stderr
-            )
-            return 1
-        log.info("engine running (log: %s)", engine_log)
     storefront = Storefront(settings)
     try:
-        server = ShopServer(
-            ShopFront(storefront, default_catalogue(settings)), args.host, args.port
-        )
-    except (OSError, ValueError) as failure:
-        print(f"insession shop: {failure}", file=sys.stderr)
-        if engine is not None:
-            engine.terminate()
-        return 1
-    log.info("shop on %s; Ctrl-C stops", server.url)
-    stopped = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-    try:
-        stopped.wait()
-    except KeyboardInterrupt:
-        pass
+        try:
+            server = ShopServer(
+                ShopFront(storefront, default_catalogue(settings)), args.host, args.port
+            )
+        except (OSError, ValueError, KafkaException) as failure:
+            print(f"insession shop: {failure}", file=sys.stderr)
+            return 1
+        print(f"insession shop: {server.url} (Ctrl-C stops)", flush=True)
+        try:
+            stopped.wait()
+        finally:
+            server.stop()
+        return 0
     finally:
-        server.stop()
-        storefront.close()
-        if engine is not None:
-            engine.send_signal(signal.SIGINT)
-            engine.wait(30)
-    return 0
+        try:
+            storefront.close()
+        except PublishError as unsent:
+            log.warning("at stop: %s", unsent)
 
 
 def add_shop_command(commands: Any) -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@ or every shopper's, as a storefront's backend would."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -14,12 +15,13 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from insession.client.live_offers import LiveOffers
 from insession.connectors.kafka_admin import admin_client
-from insession.keys import person_key
+from insession.keys import shopper_message_key
 from insession.logs import kafka_logger
-from insession.operators.identity import anonymous_person
 from insession.schemas.codec import decode
 from insession.schemas.events import Offer, OfferWithdrawal
 from insession.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Start = Literal["latest", "earliest"] | int
 """Where a feed starts: new offers only, the topic's beginning, or an epoch-ms time (the
@@ -65,12 +67,20 @@ class OfferFeed:
         start: Start = "latest",
         clock: Callable[[], float] = time.time,
     ) -> None:
+        self.customer_id, self.anonymous_id = customer_id, anonymous_id
         self.session_id = session_id
         self.clock = clock
         self.live = LiveOffers()
         self._lock = threading.Lock()
         self.undecodable = 0
-        self._keys = _message_keys(customer_id, anonymous_id, settings.key_secret)
+        self.consumer_errors = 0
+        self._closed = False
+        self._stopping = threading.Event()
+        self._keys = {
+            shopper_message_key(c, d, settings.key_secret).encode()
+            for c, d in ((customer_id, None), (None, anonymous_id))
+            if c is not None or d is not None
+        }
         self.topic = settings.topic("offers")
         self._consumer = Consumer(
             {
@@ -81,7 +91,11 @@ class OfferFeed:
                 "logger": kafka_logger(),
             }
         )
-        self._consumer.assign(self._starting_offsets(settings, start))
+        try:
+            self._consumer.assign(self._starting_offsets(settings, start))
+        except BaseException:
+            self._consumer.close()
+            raise
 
     def _starting_offsets(self, settings: Settings, start: Start) -> list[TopicPartition]:
         """Concrete offsets, resolved now: an offer produced right after the feed is made is
@@ -126,24 +140,44 @@ class OfferFeed:
         read: list[Offer | OfferWithdrawal] = []
         for message in self._consumer.consume(500, timeout_s):
             if message.error() is not None:
+                self._consumer_error(message.error())
                 continue
             if self._keys and message.key() not in self._keys:
-                continue
+                continue  # another shopper's: not even decoded
             contract = decode(message.value() or b"")
             if isinstance(contract, Offer | OfferWithdrawal):
-                if self.session_id is None or contract.session_id == self.session_id:
+                if self._wanted(contract):
                     read.append(contract)
             else:
                 self.undecodable += 1
+        now_ms = int(self.clock() * 1000)
         updates: list[OfferUpdate] = []
         with self._lock:
             for contract in read:
                 if isinstance(contract, Offer):
-                    if self.live.add(contract):
+                    if contract.expires_at > now_ms and self.live.add(contract):
                         updates.append(OfferUpdate(offer=contract))
                 elif self.live.withdraw(contract):
                     updates.append(OfferUpdate(withdrawal=contract))
+            self.live.forget(now_ms)
         return updates
+
+    def _wanted(self, event: Offer | OfferWithdrawal) -> bool:
+        """Whether an offer (or withdrawal) is for the shopper and session followed. Its
+        message key matched already; without a key secret a customer id and a device id are
+        one namespace, so the addressee is checked too."""
+        if self.session_id is not None and event.session_id != self.session_id:
+            return False
+        if not self._keys:
+            return True
+        if event.customer_id is not None:
+            return event.customer_id == self.customer_id
+        return self.anonymous_id is not None and event.anonymous_id == self.anonymous_id
+
+    def _consumer_error(self, error: KafkaError) -> None:
+        self.consumer_errors += 1
+        if self.consumer_errors == 1 or self.consumer_errors % 1000 == 0:
+            log.warning("offers feed: %s (%d so far)", error.str(), self.consumer_errors)
 
     def wait(self, timeout_s: float = 10.0, *, at_least: int = 1) -> list[Offer]:
         """New offers, polling until `at_least` arrived or `timeout_s` passed."""
@@ -160,28 +194,23 @@ class OfferFeed:
             return self.live.current(int(self.clock() * 1000))
 
     def __iter__(self) -> Iterator[OfferUpdate]:
-        """Updates as they come, until the feed is closed."""
-        while True:
+        """Updates as they come, until `stop()` (from any thread); then the feed closes."""
+        while not self._stopping.is_set():
             yield from self.poll(1.0)
+        self.close()
+
+    def stop(self) -> None:
+        """Ask an iterating feed to end (safe from any thread)."""
+        self._stopping.set()
 
     def close(self) -> None:
-        self._consumer.close()
+        """Leave the topic; from the thread that polls (or when none does)."""
+        if not self._closed:
+            self._closed = True
+            self._consumer.close()
 
     def __enter__(self) -> OfferFeed:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
-
-
-def _message_keys(customer_id: str | None, anonymous_id: str | None, secret: str) -> set[bytes]:
-    """The offers topic's message keys of a shopper (`insession.keys.message_key`): the raw
-    customer or device id, or with a key secret the person key of the customer or of
-    `anon:<device>`."""
-    found: set[bytes] = set()
-    if customer_id is not None:
-        found.add(person_key(customer_id, secret).encode())
-    if anonymous_id is not None:
-        device = anonymous_person(anonymous_id) if secret else anonymous_id
-        found.add(person_key(device, secret).encode())
-    return found

@@ -25,7 +25,8 @@ class LiveOffers:
     def __init__(self) -> None:
         self._offers: dict[str, Offer] = {}
         self._seen: dict[str, int] = {}
-        """Offer id -> until when (epoch ms) a copy of it is still a duplicate."""
+        """Offer id -> its expiry or withdrawal (epoch ms); a copy is a duplicate until
+        `DEDUP_GRACE_MS` after that."""
 
     def add(self, offer: Offer) -> bool:
         """Take an offer; False when it was seen (or withdrawn) before."""
@@ -40,15 +41,16 @@ class LiveOffers:
         shown = self._offers.pop(withdrawal.offer_id, None) is not None
         # An offer may be withdrawn before its copy arrives: keep the id a while.
         until = max(self._seen.get(withdrawal.offer_id, 0), withdrawal.withdrawn_at)
-        self._seen[withdrawal.offer_id] = until + DEDUP_GRACE_MS
+        self._seen[withdrawal.offer_id] = until
         return shown
 
     def current(self, now_ms: int) -> list[Offer]:
         """The offers to show at `now_ms`, newest decision first; forgets expired ones."""
-        self._forget(now_ms)
+        self.forget(now_ms)
         return sorted(self._offers.values(), key=lambda o: o.decided_at, reverse=True)
 
-    def _forget(self, now_ms: int) -> None:
+    def forget(self, now_ms: int) -> None:
+        """Drop expired offers, and ids whose copies can no longer come."""
         for offer_id in [i for i, o in self._offers.items() if o.expires_at <= now_ms]:
             del self._offers[offer_id]
         for offer_id in [i for i, until in self._seen.items() if until + DEDUP_GRACE_MS <= now_ms]:

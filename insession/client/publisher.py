@@ -4,8 +4,12 @@ storefront's code, not a dead letter later)."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 from confluent_kafka import KafkaError, Message, Producer
 
+from insession.connectors.kafka_admin import producer_limits
 from insession.logs import kafka_logger
 from insession.schemas.codec import Rejection, decode, encode
 from insession.schemas.events import (
@@ -33,15 +37,21 @@ class EventPublisher:
     identity secret (the storefront's backend is who vouches for a login).
     """
 
-    def __init__(self, settings: Settings, *, linger_ms: int = 5) -> None:
+    def __init__(
+        self, settings: Settings, *, linger_ms: int = 5, queue_full_wait_s: float = 5.0
+    ) -> None:
         self.settings = settings
-        self.failures: list[str] = []
+        self.queue_full_wait_s = queue_full_wait_s
+        self._failed = 0
+        self._why: set[str] = set()
+        self._lock = threading.Lock()
         self._producer = Producer(
             {
                 "linger.ms": linger_ms,
                 "compression.type": "lz4",
                 **settings.kafka_client(),
                 "enable.idempotence": True,
+                **producer_limits(settings.max_message_bytes),
                 "on_delivery": self._delivered,
                 "logger": kafka_logger(),
             }
@@ -49,32 +59,41 @@ class EventPublisher:
 
     def publish(self, event: Stamped) -> None:
         """Queue `event` for its topic. Raises ValueError for an event the engine would
-        dead-letter (what is wrong, and in which field) or one that is not an input."""
+        dead-letter (what is wrong, and in which field, with the engine's size limit) or one
+        that is not an input, and PublishError when the local queue stays full (the brokers
+        away) for `queue_full_wait_s`."""
         stream = STREAM_OF.get(event.type)
         if stream not in INPUT_STREAMS:
             raise ValueError(f"{event.type} is not an input of the engine (it writes those)")
         if isinstance(event, IdentityLink) and self.settings.identity_secret:
             event = sign_identity_link(event, self.settings.identity_secret)
         raw = encode(event)
-        checked = decode(raw)
+        checked = decode(raw, max_bytes=self.settings.max_message_bytes)
         if isinstance(checked, Rejection):
             raise ValueError(f"{event.type} would be dead-lettered: {checked}")
-        key = _key(event)
+        deadline = time.monotonic() + self.queue_full_wait_s
         while True:
             try:
-                self._producer.produce(self.settings.topic(stream), raw, key=key)
+                self._producer.produce(self.settings.topic(stream), raw, key=_key(event))
                 break
             except BufferError:  # the local queue is full: serve deliveries to make room
+                if time.monotonic() > deadline:
+                    raise PublishError(
+                        f"Kafka's local queue stayed full for {self.queue_full_wait_s:.0f} s"
+                    ) from None
                 self._producer.poll(0.1)
         self._producer.poll(0)
 
     def flush(self, timeout_s: float = 10.0) -> None:
-        """Wait until Kafka has every event sent; raises PublishError for those it has not."""
+        """Wait until Kafka has every event sent; raises PublishError for those it has not
+        (counted since the last flush)."""
         left = self._producer.flush(timeout_s)
-        failed, self.failures = self.failures, []
+        with self._lock:
+            failed, why = self._failed, sorted(self._why)
+            self._failed, self._why = 0, set()
         if left or failed:
-            why = "; ".join(sorted(set(failed))[:3]) or "no answer from the brokers"
-            raise PublishError(f"{left + len(failed)} event(s) not delivered ({why})")
+            reasons = "; ".join(why[:3]) or "no answer from the brokers"
+            raise PublishError(f"{left + failed} event(s) not delivered ({reasons})")
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Send what is queued (bounded wait)."""
@@ -82,7 +101,10 @@ class EventPublisher:
 
     def _delivered(self, error: KafkaError | None, _: Message) -> None:
         if error is not None:
-            self.failures.append(error.str())
+            with self._lock:
+                self._failed += 1
+                if len(self._why) < 10:
+                    self._why.add(error.str())
 
 
 def _key(event: Stamped) -> bytes | None:

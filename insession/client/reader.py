@@ -10,7 +10,7 @@ import orjson
 
 from insession.connectors.redis_client import RedisClient, connect
 from insession.connectors.redis_mirror import MirrorLayout
-from insession.operators.identity import anonymous_person
+from insession.keys import shopper
 from insession.schemas.codec import decode
 from insession.schemas.events import Offer
 from insession.settings import Settings
@@ -34,15 +34,6 @@ class Shelf:
     updated_at: int
 
 
-def person(customer_id: str | None, anonymous_id: str | None) -> str:
-    """The engine's person for a shopper: the customer, else the device (`anon:<device>`)."""
-    if customer_id is not None:
-        return customer_id
-    if anonymous_id is not None:
-        return anonymous_person(anonymous_id)
-    raise ValueError("name the shopper: customer_id or anonymous_id")
-
-
 class StateReader:
     """Reads a shopper's keys from the engine's Redis (server or cluster)."""
 
@@ -54,7 +45,7 @@ class StateReader:
         self, *, customer_id: str | None = None, anonymous_id: str | None = None
     ) -> Shelf | None:
         """The shopper's shelf, or None before their first product view (or after erasure)."""
-        raw = self.redis.get(self.layout.recs_key(person(customer_id, anonymous_id)))
+        raw = self.redis.get(self.layout.recs_key(shopper(customer_id, anonymous_id)))
         if raw is None:
             return None
         stored = orjson.loads(raw)
@@ -69,7 +60,7 @@ class StateReader:
     ) -> dict[str, Any] | None:
         """The shopper's summary (consent, session, cart, recent products, offers and
         outcomes: `operators.summary`), or None."""
-        raw = self.redis.get(self.layout.summary_key(person(customer_id, anonymous_id)))
+        raw = self.redis.get(self.layout.summary_key(shopper(customer_id, anonymous_id)))
         return None if raw is None else orjson.loads(raw)
 
     def latest_offers(
@@ -77,7 +68,7 @@ class StateReader:
     ) -> list[Offer]:
         """The shopper's latest offers as the mirror keeps them (newest first, withdrawn ones
         taken out); for a page that loads before its feed has seen anything."""
-        key = self.layout.offers_key(person(customer_id, anonymous_id))
+        key = self.layout.offers_key(shopper(customer_id, anonymous_id))
         offers = (decode(raw) for raw in self.redis.lrange(key, 0, -1))
         return [offer for offer in offers if isinstance(offer, Offer)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -35,6 +36,7 @@ class Storefront:
         self.clock = clock
         self.publisher = EventPublisher(settings)
         self._reader: StateReader | None = None
+        self._reader_lock = threading.Lock()
 
     def send(self, contract: type[E], **fields: Any) -> E:
         """Build an event of `contract` from `fields` and publish it; returns it."""
@@ -89,9 +91,10 @@ class Storefront:
     @property
     def state(self) -> StateReader:
         """The engine's Redis keys for storefronts (connected on first use)."""
-        if self._reader is None:
-            self._reader = StateReader(self.settings)
-        return self._reader
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = StateReader(self.settings)
+            return self._reader
 
     def shelf(
         self, *, customer_id: str | None = None, anonymous_id: str | None = None
@@ -110,9 +113,12 @@ class Storefront:
         self.publisher.flush(timeout_s)
 
     def close(self) -> None:
-        self.publisher.close()
-        if self._reader is not None:
-            self._reader.close()
+        """Send what is queued and let go of Redis (both, whatever the first does)."""
+        try:
+            self.publisher.close()
+        finally:
+            if self._reader is not None:
+                self._reader.close()
 
     def __enter__(self) -> Storefront:
         return self

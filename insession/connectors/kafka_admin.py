@@ -70,8 +70,9 @@ def brokers(client: KafkaClient) -> str:
 def describe(client: KafkaClient) -> str:
     """`127.0.0.1:9094 over SASL_SSL, SCRAM-SHA-512`: where and how, for logs (no secrets)."""
     how = client.get("security.protocol", "plaintext")
-    if "sasl.mechanism" in client and how.upper().startswith("SASL"):
-        how += f", {client['sasl.mechanism']}"
+    mechanism = client.get("sasl.mechanism") or client.get("sasl.mechanisms")
+    if mechanism and how.upper().startswith("SASL"):
+        how += f", {mechanism}"
     return f"{brokers(client)} over {how}"
 
 
@@ -98,6 +99,11 @@ REFUSALS = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL})
 the certificate it was told to trust): waiting does not mend either."""
 
 
+REFUSAL_GRACE_S = 2.0
+"""How long `refusal` goes on asking once the brokers seem down (a connection refused), in case
+their refusal comes after (a TLS handshake, then authentication)."""
+
+
 def refusal(client: KafkaClient, timeout: float = 10.0) -> str | None:
     """Why the brokers refuse `client` (librdkafka's words: a SASL authentication failure, a
     certificate that could not be verified), or None if they answer or are merely down. A run
@@ -105,14 +111,18 @@ def refusal(client: KafkaClient, timeout: float = 10.0) -> str | None:
     errors: list[KafkaError] = []
     admin = AdminClient({**client, "logger": _QUIET, "error_cb": errors.append})
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not errors:
+    while time.monotonic() < deadline:
         try:
             admin.list_topics(timeout=0.5)
             return None
         except KafkaException:
             admin.poll(0)  # serves the error callback
-    refused = [error.str() for error in errors if error.code() in REFUSALS]
-    return refused[0] if refused else None
+        refused = [error.str() for error in errors if error.code() in REFUSALS]
+        if refused:
+            return refused[0]
+        if errors:  # down, it seems: a refusal would follow within a few tries
+            deadline = min(deadline, time.monotonic() + REFUSAL_GRACE_S)
+    return None
 
 
 def wait_for_broker(client: KafkaClient, timeout: float = 60.0) -> float:

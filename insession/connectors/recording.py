@@ -278,12 +278,21 @@ def _kcat_messages(
         yield kcat_message(path, line_no, raw)
 
 
+def _unplaced(message: RecordedMessage, path: Path) -> bool:
+    """An unreadable line that stands at the file's name (`kcat_message`), not a partition."""
+    return message.error is not None and message.topic == path.name
+
+
 def _kcat_messages_in_time_order(
     path: Path, on_progress: Callable[[int], None] | None
 ) -> Generator[RecordedMessage, None, None]:
     """A first pass counts each partition's messages, which the merge needs to know when a
-    partition has no more to come; the second reads them in order."""
-    counts = Counter((m.topic, m.partition) for m in _kcat_messages(path, None))
+    partition has no more to come; the second reads them in order. A line that names no
+    partition of its own (unreadable) is not counted: the merge hands it on as it meets it,
+    where a last line cut short would otherwise hold the whole file back."""
+    counts = Counter(
+        (m.topic, m.partition) for m in _kcat_messages(path, None) if not _unplaced(m, path)
+    )
     messages = _kcat_messages(path, on_progress)
     try:
         yield from merge_in_time_order(messages, counts)

@@ -19,7 +19,8 @@ def merge_in_time_order(
 
     `counts` says how many messages each partition has. A message is released once every
     partition with messages still to come has one waiting, so memory holds no more than how
-    far the stored order runs ahead of the timestamp order.
+    far the stored order runs ahead of the timestamp order. A message of a partition not in
+    `counts` is handed on as it comes.
     """
     waiting: dict[PartitionId, deque[RecordedMessage]] = {key: deque() for key in counts}
     left = dict(counts)
@@ -39,6 +40,9 @@ def merge_in_time_order(
         return message
 
     for message in messages:
+        if (message.topic, message.partition) not in counts:  # of no counted partition
+            yield message
+            continue
         queue = waiting.setdefault((message.topic, message.partition), deque())
         queue.append(message)
         if len(queue) == 1:

@@ -13,6 +13,7 @@ settings for each door, which the tests run the flow over.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shlex
 import shutil
@@ -63,10 +64,17 @@ def local_secrets(settings: Settings) -> LocalSecrets:
     """The local services' passwords, made on first use."""
     path = secured_dir(settings) / "secrets.json"
     if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         made = {name: secrets.token_urlsafe(18) for name in LocalSecrets.__slots__}
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(made))
+        partial = path.with_name(f"secrets.{os.getpid()}.partial")
+        partial.touch(mode=0o600)
+        partial.write_text(json.dumps(made))
+        try:
+            os.link(partial, path)  # whole or not at all; a second process keeps the first's
+        except FileExistsError:
+            pass
+        finally:
+            partial.unlink()
     return LocalSecrets(**json.loads(path.read_text()))
 
 
@@ -77,6 +85,7 @@ def ensure_tls_material(settings: Settings) -> Path:
     folder = tls_dir(settings)
     if (folder / "server.pem").is_file():
         return folder
+    folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     openssl = shutil.which("openssl")
     if openssl is None:
         raise SecuredError("openssl is not on PATH: install it (apt-get install openssl)")
@@ -162,20 +171,24 @@ def add_scram_user(settings: Settings, timeout: float = 30.0) -> None:
             done.result()
 
 
-def redis_secure_argv(settings: Settings) -> list[str]:
-    """redis-server options for the secured Redis: the default user's password, an ACL user
-    of its own, and TLS beside plaintext (no client certificates asked)."""
+def redis_secure_config(settings: Settings) -> str:
+    """redis.conf lines for the secured Redis: the default user's password, an ACL user of
+    its own, and TLS beside plaintext (no client certificates asked). A file, not options:
+    a process's arguments are visible to every local user."""
     tls = ensure_tls_material(settings)
     kept = local_secrets(settings)
-    return [
-        "--requirepass", kept.redis_password,
-        "--user", REDIS_ACL_USER, "on", f">{kept.redis_acl_password}", "~*", "&*", "+@all",
-        "--tls-port", str(REDIS_TLS_PORT),
-        "--tls-cert-file", str(tls / "server.crt"),
-        "--tls-key-file", str(tls / "server.key"),
-        "--tls-ca-cert-file", str(tls / "ca.pem"),
-        "--tls-auth-clients", "no",
-    ]  # fmt: skip
+    return "\n".join(
+        [
+            f"requirepass {kept.redis_password}",
+            f"user {REDIS_ACL_USER} on >{kept.redis_acl_password} ~* &* +@all",
+            f"tls-port {REDIS_TLS_PORT}",
+            f"tls-cert-file {tls / 'server.crt'}",
+            f"tls-key-file {tls / 'server.key'}",
+            f"tls-ca-cert-file {tls / 'ca.pem'}",
+            "tls-auth-clients no",
+            "",
+        ]
+    )
 
 
 @dataclass(frozen=True, slots=True)

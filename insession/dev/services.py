@@ -374,13 +374,11 @@ def start_secured_redis(settings: Settings, timeout: float = 30.0) -> float:
             raise ServiceError(f"port {port} is taken by something that does not answer Redis")
     home = (settings.services_dir / "redis-secured").resolve()
     home.mkdir(parents=True, exist_ok=True)
-    argv = _redis_argv(
-        _redis_server_binary(),
-        secured.HOST,
-        secured.REDIS_SECURE_PORT,
-        home,
-        *secured.redis_secure_argv(settings),
-    )
+    config = home / "redis.conf"
+    config.touch(mode=0o600)
+    config.write_text(secured.redis_secure_config(settings))
+    argv = _redis_argv(_redis_server_binary(), secured.HOST, secured.REDIS_SECURE_PORT, home)
+    argv.insert(1, str(config))  # the file first, then the options that override it
     _spawn(settings, "redis-secured", argv)
     _wait(lambda: redis_answers(url), started, timeout, "the secured Redis", "redis-secured.log")
     return time.monotonic() - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -25,24 +26,33 @@ DEMO_MAX_OFFERS = 8
 
 
 def demo_catalogue(settings: Settings) -> Path:
-    """The catalogue the shop's engine uses: the settings' own (else the shipped one) with
-    the contact policy's gap and session limit paced for a demo, written beside the services'
-    data."""
+    """The catalogue the shop's engine uses, written beside the services' data: the settings'
+    own (else the shipped one) with the contact policy paced for a demo."""
     source = (
         Path(settings.catalogue_file).read_text()
         if settings.catalogue_file
         else resources.files("insession").joinpath("catalogue.toml").read_text()
     )
-    paced = re.sub(r"(?m)^min_gap_s\s*=\s*\d+", f"min_gap_s = {DEMO_MIN_GAP_S}", source)
-    paced = re.sub(
-        r"(?m)^max_offers_per_session\s*=\s*\d+",
-        f"max_offers_per_session = {DEMO_MAX_OFFERS}",
-        paced,
-    )
     path = settings.services_dir / "shop" / "catalogue.toml"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(paced)
+    path.write_text(paced_for_a_demo(source))
     return path
+
+
+def paced_for_a_demo(catalogue: str) -> str:
+    """A catalogue's TOML with its `[policy]` gap and session limit set for a demo, whether
+    it states them or leaves them to the defaults."""
+    paced = {"min_gap_s": DEMO_MIN_GAP_S, "max_offers_per_session": DEMO_MAX_OFFERS}
+    for key, value in paced.items():
+        catalogue, found = re.subn(rf"(?m)^{key}\s*=\s*\d+", f"{key} = {value}", catalogue)
+        if not found:
+            lines = f"{key} = {value}\n"
+            header = re.compile(r"(?m)^\[policy\]\s*$")
+            if header.search(catalogue):
+                catalogue = header.sub(f"[policy]\n{lines}", catalogue, count=1)
+            else:  # a table of its own at the end
+                catalogue = f"{catalogue.rstrip()}\n\n[policy]\n{lines}"
+    return catalogue
 
 
 def start_engine(
@@ -67,14 +77,27 @@ def start_engine(
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C at the terminal reaches the shop only
         )
     deadline = time.monotonic() + timeout_s
     while not _ready(f"http://{settings.metrics_host}:{port}/readyz"):
         if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
+            stop_engine(process)
             raise RuntimeError(f"the shop's engine did not start; its log: {log_path}")
         time.sleep(0.2)
     return process
+
+
+def stop_engine(process: subprocess.Popen[bytes], timeout_s: float = 30.0) -> None:
+    """Ask the engine to stop once (SIGINT: it sends what it holds), kill it if it has not
+    within `timeout_s`."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
 
 
 def _ready(url: str) -> bool:

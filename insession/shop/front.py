@@ -7,6 +7,8 @@ engine makes come back on one feed for every visitor and are shown to the one th
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -30,12 +32,14 @@ from insession.schemas.events import (
 from insession.simulator import SimulationConfig
 from insession.simulator.catalogue import Product, Shop
 
-CARE_KITS = (
-    Product("care-kit-leather", "care.kit", 14.95, "Atelier Sud", "leather care kit"),
-    Product("care-kit-textile", "care.kit", 9.95, "Atelier Sud", "textile care kit"),
-)
-"""The default catalogue's post-purchase offer shows these: the shop sells them too."""
+log = logging.getLogger(__name__)
+
+EXTRA_PRICE = 12.95
+"""The price of a product that only the offer catalogue names (the care kits of the default
+catalogue): the shop sells what its offers show."""
 SEARCH_LIMIT = 24
+DEVICE_ID = re.compile(r"device-[0-9a-f-]{8,36}")
+"""What the page makes a device id of (`device-` and part of a UUID)."""
 
 
 @dataclass
@@ -45,6 +49,8 @@ class Visitor:
     device: str
     customer: str | None = None
     cart: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    """Held while the cart changes: one browser may send clicks at once."""
 
     def ids(self) -> dict[str, str | None]:
         return {"anonymous_id": self.device, "customer_id": self.customer}
@@ -58,11 +64,15 @@ class ShopFront:
         self.titles = {o.action_id: o.title for o in catalogue.offers}
         shop = Shop(SimulationConfig(seed=seed))
         self.products: dict[str, Product] = {**shop.products}
-        self.products.update({p.product_id: p for p in CARE_KITS})
+        for item in (i for o in catalogue.offers for i in o.items if i not in self.products):
+            self.products[item] = Product(
+                item, "extras", EXTRA_PRICE, "Maison insession", item.replace("-", " ")
+            )
         self._visitors: dict[str, Visitor] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._feed: OfferFeed | None = None
+        self._reader: threading.Thread | None = None
 
     # --- the offers feed ------------------------------------------------------------------
 
@@ -70,35 +80,57 @@ class ShopFront:
         """Start reading every visitor's offers (once, before the first click)."""
         self._feed = self.storefront.offers()
         self._stop.clear()
-        threading.Thread(target=self._read_offers, name="shop-offers", daemon=True).start()
+        self._reader = threading.Thread(target=self._read_offers, name="shop-offers", daemon=True)
+        self._reader.start()
 
     def stop(self) -> None:
+        """Stop reading offers (the feed is closed by its thread)."""
         self._stop.set()
+        if self._reader is not None:
+            self._reader.join(10)
 
     def _read_offers(self) -> None:
         feed = self._feed
         assert feed is not None
-        while not self._stop.is_set():
-            feed.poll(0.5)
-        feed.close()
+        try:
+            while not self._stop.is_set():
+                try:
+                    feed.poll(0.5)
+                except Exception:  # a broker hiccup must not end the page's offers for good
+                    log.exception("reading offers failed; trying again")
+                    self._stop.wait(1.0)
+        finally:
+            feed.close()
+
+    def _live(self) -> list[Offer]:
+        return self._feed.current() if self._feed is not None else []
 
     def offers(self, device: str) -> list[dict[str, Any]]:
         """The visitor's live offers, as the page shows them."""
-        visitor = self.visitor(device)
-        current = self._feed.current() if self._feed is not None else []
-        return [self._offer_view(o) for o in current if _for(o, visitor)]
+        visitor = self._known(device)
+        if visitor is None:
+            return []
+        return [self._offer_view(o) for o in self._live() if _for(o, visitor)]
 
     # --- the visitor's clicks ---------------------------------------------------------------
 
     def visitor(self, device: str) -> Visitor:
+        """The visitor of a device id the page made (`DEVICE_ID`), met now or before."""
+        if DEVICE_ID.fullmatch(device) is None:
+            raise ValueError(f"not a device id of this shop: {device[:64]!r}")
         with self._lock:
             return self._visitors.setdefault(device, Visitor(device))
+
+    def _known(self, device: str) -> Visitor | None:
+        """The visitor if the device clicked before: polls do not make visitors."""
+        with self._lock:
+            return self._visitors.get(device)
 
     def sign_in(self, device: str) -> str:
         """The device's visitor becomes a customer (linked to the device)."""
         visitor = self.visitor(device)
         if visitor.customer is None:
-            visitor.customer = f"shopper-{device[-8:]}"
+            visitor.customer = f"shopper-{device.removeprefix('device-')}"
             self.storefront.send(
                 IdentityLink, anonymous_id=device, customer_id=visitor.customer, method="login"
             )
@@ -142,7 +174,9 @@ class ShopFront:
     def add_to_cart(self, device: str, product_id: str) -> dict[str, int]:
         product = self._product(product_id)
         visitor = self.visitor(device)
-        visitor.cart[product_id] = visitor.cart.get(product_id, 0) + 1
+        with visitor.lock:
+            visitor.cart[product_id] = visitor.cart.get(product_id, 0) + 1
+            cart = dict(visitor.cart)
         self.storefront.send(
             CartAdd,
             product_id=product_id,
@@ -151,28 +185,31 @@ class ShopFront:
             category=product.category,
             **visitor.ids(),
         )
-        return dict(visitor.cart)
+        return cart
 
     def remove_from_cart(self, device: str, product_id: str) -> dict[str, int]:
         visitor = self.visitor(device)
-        if visitor.cart.pop(product_id, None) is not None:
+        with visitor.lock:
+            removed = visitor.cart.pop(product_id, None) is not None
+            cart = dict(visitor.cart)
+        if removed:
             self.storefront.send(CartRemove, product_id=product_id, **visitor.ids())
-        return dict(visitor.cart)
+        return cart
 
     def checkout(self, device: str) -> float:
         """The visitor goes to the checkout with their cart; its value."""
         visitor = self.visitor(device)
-        if not visitor.cart:
-            raise ValueError("the cart is empty")
-        value = round(sum(self.products[p].price * n for p, n in visitor.cart.items()), 2)
+        with visitor.lock:
+            value = self._value(visitor.cart)
         self.storefront.send(CheckoutStart, cart_value=value, currency="EUR", **visitor.ids())
         return value
 
     def buy(self, device: str) -> str:
-        """The visitor pays for the cart; the order id."""
+        """The visitor pays for the cart (what is in it now); the order id."""
         visitor = self.visitor(device)
-        if not visitor.cart:
-            raise ValueError("the cart is empty")
+        with visitor.lock:
+            cart, visitor.cart = visitor.cart, {}
+        total = self._value(cart)
         lines = tuple(
             OrderLine(
                 product_id=pid,
@@ -180,27 +217,31 @@ class ShopFront:
                 unit_price=self.products[pid].price,
                 category=self.products[pid].category,
             )
-            for pid, quantity in visitor.cart.items()
+            for pid, quantity in cart.items()
         )
-        total = round(sum((line.unit_price or 0) * line.quantity for line in lines), 2)
         order_id = f"order-{uuid.uuid4().hex[:10]}"
         self.storefront.send(
             Purchase, order_id=order_id, lines=lines, total=total, currency="EUR", **visitor.ids()
         )
-        visitor.cart.clear()
         return order_id
+
+    def _value(self, cart: dict[str, int]) -> float:
+        if not cart:
+            raise ValueError("the cart is empty")
+        return round(sum(self.products[p].price * n for p, n in cart.items()), 2)
 
     def answer(self, device: str, offer_id: str, outcome: str) -> None:
         """The visitor clicked, accepted or dismissed one of their offers."""
         visitor = self.visitor(device)
-        current = self._feed.current() if self._feed is not None else []
-        offer = next((o for o in current if o.offer_id == offer_id), None)
+        offer = next((o for o in self._live() if o.offer_id == offer_id), None)
         if offer is not None and _for(offer, visitor) and offer.customer_id is not None:
             self.storefront.feedback(offer, outcome)
 
     def shelf(self, device: str) -> list[dict[str, Any]]:
         """The visitor's "for you" shelf from Redis."""
-        visitor = self.visitor(device)
+        visitor = self._known(device)
+        if visitor is None:
+            return []
         shelf = self.storefront.shelf(customer_id=visitor.customer, anonymous_id=visitor.device)
         if shelf is None:
             return []

@@ -53,6 +53,7 @@ def test_numbers_with_fractions_are_read_as_floats() -> None:
         ({"INSESSION_CONTROL_SHARE": "two percent"}, "control_share: 'two percent' is not a num"),
         ({"INSESSION_KAFKA_SERVERS": "x"}, 'No such configuration property: "servers"'),
         ({"INSESSION_KAFKA_GROUP_ID": "shop"}, "kafka.group.id: set consumer_group instead"),
+        ({"INSESSION_KAFKA_METADATA_BROKER_LIST": "b:1"}, "metadata.broker.list: set bootstrap_"),
         ({"INSESSION_KAFKA_SECURITY_PROTOCOL": "TLS"}, 'Invalid value "TLS" for configuration'),
         ({"INSESSION_REPLICATION_FACTOR": "0"}, "replication_factor: must be positive"),
         ({"INSESSION_TOPIC_CLIKSTREAM": "x"}, "unknown stream(s) clikstream"),
@@ -104,3 +105,8 @@ def test_a_bad_secret_value_is_not_repeated_in_the_error() -> None:
     with pytest.raises(ValueError, match=re.escape("ssl.key.pem failed")) as refused:
         Settings.load(env=env, config_file=Path("/nonexistent.toml"))
     assert "hunter2" not in str(refused.value)
+
+
+def test_a_callback_is_no_setting() -> None:
+    with pytest.raises(ValueError, match=re.escape("kafka.error_cb: a callback")):
+        Settings.from_mapping({"kafka": {"error_cb": "print"}})

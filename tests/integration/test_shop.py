@@ -173,7 +173,7 @@ def test_the_shop_shows_the_engines_answers_within_the_session(shop_url: str, br
 def test_insession_shop_serves_the_page_and_its_api_and_stops_on_sigterm(
     kafka_settings: Settings, redis_prefix: str, tmp_path: Path
 ) -> None:
-    env = flow_env(kafka_settings, INSESSION_REDIS_PREFIX=redis_prefix, INSESSION_LOG_FORMAT="json")
+    env = flow_env(kafka_settings, INSESSION_REDIS_PREFIX=redis_prefix)
     log_path = tmp_path / "shop.log"
     with log_path.open("wb") as log:
         shop = subprocess.Popen(
@@ -186,22 +186,37 @@ def test_insession_shop_serves_the_page_and_its_api_and_stops_on_sigterm(
         deadline = time.monotonic() + 30
         url = None
         while url is None and time.monotonic() < deadline and shop.poll() is None:
-            lines = [orjson.loads(line) for line in log_path.read_text().splitlines()]
+            said = log_path.read_text().splitlines()
             url = next(
-                (m["message"].split()[2].rstrip(";") for m in lines if "shop on" in m["message"]),
-                None,
+                (line.split()[2] for line in said if line.startswith("insession shop: ")), None
             )
             time.sleep(0.2)
         assert url is not None, log_path.read_text()
         with urllib.request.urlopen(url, timeout=5) as page:
             assert b"Maison insession" in page.read()
-        with urllib.request.urlopen(f"{url}api/home?device=dev-cli", timeout=5) as home:
+
+        def call(path: str, body: bytes, **headers: str) -> urllib.request.Request:
+            headers.setdefault("Content-Type", "application/json")
+            return urllib.request.Request(f"{url}api/{path}", data=body, headers=headers)
+
+        with urllib.request.urlopen(call("home", b'{"device": "device-0123abcd"}')) as home:
             products = orjson.loads(home.read())
         assert products and {"id", "name", "price"} <= set(products[0])
-        bad = urllib.request.Request(f"{url}api/view", data=b'{"device": "d", "product_id": "no"}')
-        with pytest.raises(urllib.error.HTTPError) as refused:
-            urllib.request.urlopen(bad, timeout=5)
-        assert refused.value.code == 400 and b"no product" in refused.value.read()
+        refused = {
+            "no product": call("view", b'{"device": "device-0123abcd", "product_id": "no"}'),
+            "not a device id": call("home", b'{"device": "<script>"}'),
+            "true or false": call("consent", b'{"device": "device-0123abcd", "granted": "no"}'),
+            "application/json": call("home", b"{}", **{"Content-Type": "text/plain"}),
+            "its own address": call("home", b"{}", Host="shop.example:80"),
+        }
+        for why, request in refused.items():
+            with pytest.raises(urllib.error.HTTPError) as answer:
+                urllib.request.urlopen(request, timeout=5)
+            assert 400 <= answer.value.code < 500 and why in answer.value.read().decode(), why
+        # A GET reaches no call: nothing a page elsewhere links to changes anything.
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(f"{url}api/buy?device=device-0123abcd", timeout=5)
+        assert answer.value.code == 404
     finally:
         shop.send_signal(signal.SIGTERM)
         assert shop.wait(30) == 0, log_path.read_text()

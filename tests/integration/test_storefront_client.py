@@ -76,6 +76,8 @@ def test_a_storefront_follows_its_shoppers_offers_answers_them_and_reads_her_she
                 shop.send(ProductView, customer_id=other, product_id=product, price=price)
         feed = OfferFeed(shop_settings, customer_id=shopper, anonymous_id=device)
         everyone = OfferFeed(shop_settings, start="latest")
+        # A device whose id is her customer id: her offers' message key, but not its shopper.
+        impostor = OfferFeed(shop_settings, anonymous_id=shopper)
 
         shop.send(ProductView, anonymous_id=device, product_id="boots", price=90.0)
         shop.send(IdentityLink, anonymous_id=device, customer_id=shopper)
@@ -126,7 +128,8 @@ def test_a_storefront_follows_its_shoppers_offers_answers_them_and_reads_her_she
 
         # The feed of everyone sees other shoppers' offers too; hers are among them.
         assert shopper in {o.customer_id for o in everyone.wait(timeout_s=5, at_least=1000)}
-        for f in (feed, everyone, again):
+        assert impostor.wait(timeout_s=3, at_least=1) == [], "another shopper's offers"
+        for f in (feed, everyone, again, impostor):
             f.close()
 
 

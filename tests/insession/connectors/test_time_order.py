@@ -19,3 +19,12 @@ def test_merge_orders_by_time_and_keeps_each_partitions_order() -> None:
     assert [(m.partition, m.offset) for m in merged] == [
         (0, 0), (1, 10), (0, 1), (0, 2), (1, 11), (1, 12)
     ]  # fmt: skip
+
+
+def test_a_message_of_no_counted_partition_is_handed_on_and_holds_nothing_back() -> None:
+    unreadable = RecordedMessage("clicks.jsonl", 0, 3, None, None, b"{cut", error="cut short")
+    stored = iter([_m(0, 0, 1), _m(0, 1, 2), unreadable])
+    merged = merge_in_time_order(stored, {("t", 0): 2})
+
+    assert [next(merged).offset, next(merged).offset] == [0, 1]  # before the cut line is read
+    assert next(merged) is unreadable and next(merged, None) is None
