@@ -171,3 +171,18 @@ def sample_offer(offer_id: str, decided_at: int, expires_at: int, **fields: Any)
         "expires_at": expires_at,
     }
     return Offer(**{**values, **fields})
+
+
+def failed_searches(customer: str, at: int) -> list[Search]:
+    """Two searches that find nothing, 1 ms apart from `at`: the flow answers with help."""
+    return [
+        Search(
+            event_id=f"{customer}-search-{n}",
+            event_time=at + n,
+            channel="web",
+            customer_id=customer,
+            query="x",
+            result_count=0,
+        )
+        for n in range(2)
+    ]

@@ -24,6 +24,8 @@ from typing import Any
 import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
+from insession.ops.http_server import ServedInBackground, send_uncached
+
 QUANTILES = (0.5, 0.95, 0.99)
 
 HISTORY_POINTS = 60
@@ -289,24 +291,15 @@ class OpsBoard:
             self._stopped.wait(max(0.0, self.interval_s - (time.monotonic() - started)))
 
 
-class OpsServer:
+class OpsServer(ServedInBackground):
     """The running page and its board; `stop()` ends both."""
 
     def __init__(self, board: OpsBoard, server: ThreadingHTTPServer) -> None:
         self.board = board
-        self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, name="ops-http", daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        super().__init__(server, "ops-http")
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().stop()
         self.board.stop()
 
 
@@ -340,12 +333,7 @@ class _OpsHandler(BaseHTTPRequestHandler):
             self._reply(HTTPStatus.NOT_FOUND, b"not found: try / or /api/summary", "text/plain")
 
     def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+        send_uncached(self, status, body, content_type)
 
     def log_message(self, format: str, *args: Any) -> None:
         """One poll a second per open page would bury everything else; stay quiet."""

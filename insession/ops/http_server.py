@@ -91,3 +91,34 @@ class BoundedHTTPServer(HTTPServer):
                 self.shutdown_request(waiting[0])
         for _ in self._servers:
             self._waiting.put(None)
+
+
+class ServedInBackground:
+    """An HTTP server serving from a thread of its own; `url` is where, `stop()` ends it."""
+
+    def __init__(self, server: HTTPServer, name: str) -> None:
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, name=name, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+
+
+def send_uncached(
+    handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type: str
+) -> None:
+    """Answer a request with `body`, never to be cached (pages that poll want what is now)."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.send_header("Cache-Control", "no-store")
+    handler.end_headers()
+    handler.wfile.write(body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
@@ -13,7 +12,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from insession.ops.http_server import BoundedHTTPServer
+from insession.ops.http_server import BoundedHTTPServer, ServedInBackground, send_uncached
 from insession.shop.front import ShopFront
 
 MAX_BODY_BYTES = 16_384
@@ -21,7 +20,7 @@ MAX_BODY_BYTES = 16_384
 log = logging.getLogger(__name__)
 
 
-class ShopServer:
+class ShopServer(ServedInBackground):
     """The running shop; `stop()` ends it."""
 
     def __init__(self, front: ShopFront, host: str = "127.0.0.1", port: int = 8088) -> None:
@@ -32,25 +31,16 @@ class ShopServer:
             server = _ShopHTTPServer((host, port), front, page)
         except OSError as error:
             raise OSError(f"shop: cannot listen on {host}:{port}: {error}") from error
-        self._server = server
         self.front = front
         try:
             front.follow_offers()
         except BaseException:
             server.server_close()
             raise
-        self._thread = threading.Thread(target=server.serve_forever, name="shop-http", daemon=True)
-        self._thread.start()
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        super().__init__(server, "shop-http")
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        super().stop()
         self.front.stop()
 
 
@@ -168,12 +158,7 @@ class _ShopHandler(BaseHTTPRequestHandler):
         self._reply(status, orjson.dumps({"error": why}), "application/json")
 
     def _reply(self, status: HTTPStatus, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+        send_uncached(self, status, body, content_type)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Each page polls twice a second; stay quiet."""

@@ -30,6 +30,7 @@ from insession.connectors.redis_mirror import MirrorLayout
 from insession.settings import Settings
 from insession.simulator import SimulationConfig, produce, simulate
 from tests.kafka_io import consume
+from tests.samples import failed_searches
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -73,21 +74,6 @@ def _produce(producer: Producer, settings: Settings, events: list, pause_s: floa
         )
         producer.flush(10)
         time.sleep(pause_s)
-
-
-def _warm_up(customer: str = "warm") -> list:
-    """Two failed searches: a help offer for `customer` once the flow has read them."""
-    return [
-        Search(
-            event_id=f"{customer}{n}",
-            event_time=T0 + n,
-            channel="web",
-            customer_id=customer,
-            query="x",
-            result_count=0,
-        )
-        for n in range(2)
-    ]
 
 
 def _await_offer_for(settings: Settings, customer: str, group: str) -> None:
@@ -139,7 +125,7 @@ def test_the_flow_on_kafka_offers_mirrors_dead_letters_and_erases(
     running_flow: None,
 ) -> None:
     producer = Producer({**kafka_settings.kafka_client()})
-    _produce(producer, kafka_settings, _warm_up(), 0)
+    _produce(producer, kafka_settings, failed_searches("warm", T0), 0)
     assert _consume_all(kafka_settings, "offers", f"warm-{run_id}", 1), "the flow is not live"
 
     _produce(producer, kafka_settings, _traffic(), pause_s=0.05)
@@ -204,12 +190,12 @@ def test_simulated_traffic_through_kafka(
     assert malformed > 0 and consented and erased
 
     producer = Producer({**kafka_settings.kafka_client()})
-    _produce(producer, kafka_settings, _warm_up(), 0)
+    _produce(producer, kafka_settings, failed_searches("warm", T0), 0)
     assert _consume_all(kafka_settings, "offers", f"warm-{run_id}", 1), "the flow is not live"
     sent = produce(items, kafka_settings, rate=3000)
     assert sent.failed == 0
     # Produced last: once its offer is out, the flow has read (nearly) all that came before.
-    _produce(producer, kafka_settings, _warm_up("sentinel"), 0)
+    _produce(producer, kafka_settings, failed_searches("sentinel", T0), 0)
     _await_offer_for(kafka_settings, "sentinel", f"sentinel-{run_id}")
 
     offers = [

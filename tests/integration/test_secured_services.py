@@ -17,7 +17,7 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 from insession.schemas.codec import decode, encode
-from insession.schemas.events import STREAM_OF, Search
+from insession.schemas.events import STREAM_OF
 
 from insession.connectors.kafka_admin import broker_ready, create_topics, delete_topics
 from insession.connectors.redis_client import REDIS_ERRORS, connect
@@ -27,6 +27,7 @@ from insession.settings import Settings
 from tests.conftest import unavailable
 from tests.flow_process import RUN, flow_env, running_flow
 from tests.kafka_io import consume
+from tests.samples import failed_searches
 
 pytestmark = [pytest.mark.kafka, pytest.mark.redis]
 
@@ -65,21 +66,6 @@ def _secured_settings(base: Settings, client: dict[str, str], run_id: str, test:
         topics=topics,
         partitions=2,
     )
-
-
-def _searches(customer: str) -> list[Search]:
-    """Two failed searches: the flow answers with a help offer."""
-    return [
-        Search(
-            event_id=f"{customer}-{n}",
-            event_time=T0 + n,
-            channel="web",
-            customer_id=customer,
-            query="x",
-            result_count=0,
-        )
-        for n in range(2)
-    ]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +120,7 @@ def test_the_flow_offers_over_secured_kafka_and_mirrors_to_a_password_tls_redis(
     settings, prefix, log_path = flow_over.settings, flow_over.prefix, flow_over.log
     customer = f"shopper-{uuid.uuid4().hex[:6]}"
     producer = Producer(settings.kafka_client())
-    for event in _searches(customer):
+    for event in failed_searches(customer, T0):
         producer.produce(
             settings.topic(STREAM_OF[event.type]), encode(event), key=customer.encode()
         )
