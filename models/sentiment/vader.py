@@ -22,6 +22,15 @@ def vader_polarity(text: str) -> dict[str, float]:
     return _analyzer().polarity_scores(text)
 
 
+def vader_lexicon() -> dict[str, float]:
+    """VADER's 7,500 words, emoticons and slang, each with its raters' mean valence (-4..4).
+
+    >>> vader_lexicon()["worst"], vader_lexicon()[":)"]
+    (-3.1, 2.0)
+    """
+    return _analyzer().lexicon
+
+
 def vader_score(text: str) -> float:
     """VADER's compound score of `text`: -1 (very negative) to 1 (very positive).
 

@@ -327,7 +327,9 @@ def _posts(path: Path) -> None:
             view(1, "c-angry"),
             post(2, "c-angry", "Charged twice and still no refund. Terrible service, so angry."),
             view(3, "c-late"),
+            # A first post counts half (the running sentiment starts at 0): said twice.
             post(4, "c-late", DELIVERY_COMPLAINT),
+            post(5, "c-late", DELIVERY_COMPLAINT),
         ],
     )
 
@@ -342,3 +344,5 @@ def _called_back(settings: Settings, tmp_path: Path, name: str) -> set[str | Non
 def test_the_flow_reads_unscored_posts_with_the_scorer_the_settings_name(tmp_path: Path) -> None:
     vader = Settings(policy="baseline", sentiment="vader")
     assert _called_back(vader, tmp_path, "vader") == {"c-angry"}
+    learned = Settings(policy="baseline", sentiment="learned")
+    assert _called_back(learned, tmp_path, "learned") == {"c-angry", "c-late"}

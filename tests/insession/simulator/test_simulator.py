@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
+from insession.models.sentiment import SENTIMENTS, text_scorer
 from insession.models.sentiment.vader import vader_score
 from insession.schemas.codec import Rejection, decode
 from insession.schemas.events import (
@@ -207,9 +208,10 @@ def test_posts_read_as_meant_and_mostly_leave_scoring_to_the_engine(
     assert {post.platform for post in posts} == {"instagram", "tiktok", "x"}
 
 
+@pytest.mark.parametrize("sentiment", SENTIMENTS)
 @pytest.mark.parametrize("template", NEGATIVE_POSTS + POSITIVE_POSTS)
-def test_vader_reads_each_post_template_the_right_way(template: str) -> None:
-    score = vader_score(template.format(item="leather jacket"))
+def test_each_scorer_reads_each_post_template_the_right_way(template: str, sentiment: str) -> None:
+    score = text_scorer(sentiment)(template.format(item="leather jacket"))
     assert score <= -0.3 if template in NEGATIVE_POSTS else score >= 0.3
 
 
