@@ -31,6 +31,7 @@ from pathlib import Path
 
 from bytewax.run import cli_main
 from confluent_kafka import Consumer, Producer
+from insession.models.sentiment import text_scorer
 from insession.operators.customer_step import apply_routed
 from insession.operators.identity import stitch_identity
 from insession.operators.routing import Inbound, Routed, decode_inbound
@@ -51,11 +52,14 @@ from insession.simulator import SimulationConfig, simulate
 def plain_python_rate(lines: list[bytes], settings: Settings) -> float:
     """The flow's steps called in a loop, no Bytewax: what the logic itself costs."""
     engine = load_engine(settings)
+    sentiment = text_scorer(settings.sentiment)
     devices: dict = {}
     people: dict = {}
     started = time.perf_counter()
     for offset, raw in enumerate(lines):
-        routed = decode_inbound(Inbound("bench", 0, offset, raw), settings.max_message_bytes)
+        routed = decode_inbound(
+            Inbound("bench", 0, offset, raw), settings.max_message_bytes, sentiment=sentiment
+        )
         if not isinstance(routed, Routed):
             continue
         device = routed.event.anonymous_id

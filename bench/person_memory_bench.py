@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
+from insession.models.sentiment import text_scorer
 from insession.operators.customer_step import close_windows, next_window_end, shelve
 from insession.operators.dormant import MemoryDormantStore
 from insession.operators.identity import stale_at
@@ -103,10 +104,13 @@ def main() -> None:
     events = [e for e in simulate(config) if isinstance(e, Event)]
     events.sort(key=lambda e: e.event_time)
     loop = _Loop(engine)
+    sentiment = text_scorer(settings.sentiment)
     idle_ms = engine.config.idle_eviction_ms
     stop_at = int(len(events) * args.at)
     for n, event in enumerate(events[:stop_at]):
-        read = decode_inbound(Inbound("bench", 0, n, encode(event)), settings.max_message_bytes)
+        read = decode_inbound(
+            Inbound("bench", 0, n, encode(event)), settings.max_message_bytes, sentiment=sentiment
+        )
         if not isinstance(read, Routed):
             continue
         for routed in loop.route(read):

@@ -27,6 +27,7 @@ from bytewax.outputs import Sink
 from insession.flows.learning import learn
 from insession.flows.ordering import Crossing, Timer, Watermarked, ordered_stateful
 from insession.models.items import Observation
+from insession.models.sentiment import TextScorer
 from insession.operators.customer_step import (
     Outcome,
     apply_routed,
@@ -151,6 +152,7 @@ def build_flow(
     engine: Personaliser,
     max_message_bytes: int,
     *,
+    sentiment: TextScorer,
     name: str = "insession",
     taps: InputTaps | None = None,
     live: LiveTime | None = None,
@@ -159,7 +161,8 @@ def build_flow(
 ) -> Dataflow:
     """Wire the personalisation flow between a Bytewax source (Kafka, recordings) and sinks.
 
-    Replays (`live` None) order each key's items per epoch, so outputs are independent of the
+    `sentiment` scores the posts that arrive without a score, from their text. Replays
+    (`live` None) order each key's items per epoch, so outputs are independent of the
     worker count; live flows order them by the stream's watermark (`live.clock`). `trust` says
     which identity links to believe and what becomes of unlinked customer ids. `one_worker`
     (one worker in one process) skips packing the events that keyed steps would otherwise
@@ -172,6 +175,7 @@ def build_flow(
     decode = partial(
         decode_inbound,
         max_bytes=max_message_bytes,
+        sentiment=sentiment,
         ahead_tolerance_ms=ahead_ms,
         identity_secret=trust.secret,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from insession.models.sentiment import SENTIMENTS
 from insession.schemas.events import STREAMS
 from insession.urls import is_secret_property
 
@@ -67,6 +68,10 @@ class Settings:
     metrics_port: int = 9108
     policy: str = "thompson"
     """baseline, thompson, epsilon-greedy or river (`models.policy.POLICIES`)."""
+    sentiment: str = "learned"
+    """What reads the posts that arrive without a score: `learned` (a linear model learned from
+    labelled tweets, shipped with the package) or `vader` (a lexicon). The learned one finds
+    more of the unhappy on held-out tweets (docs/sentiment.md)."""
     exploration: float = 0.3
     epsilon: float = 0.1
     model_sync_s: float = 1.0
@@ -169,6 +174,10 @@ class Settings:
                 kwargs[name] = str(value)
         if kwargs.get("log_format", "text") not in LOG_FORMATS:
             raise ValueError(f"setting log_format: {kwargs['log_format']!r} is not text or json")
+        if kwargs.get("sentiment", SENTIMENTS[0]) not in SENTIMENTS:
+            raise ValueError(
+                f"setting sentiment: {kwargs['sentiment']!r} is not one of {', '.join(SENTIMENTS)}"
+            )
         level = kwargs.setdefault("log_level", "INFO").upper()
         if level not in LOG_LEVELS:
             raise ValueError(f"setting log_level: {kwargs['log_level']!r} is not a log level")

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from insession.models.sentiment import TextScorer
 from insession.operators.dead_letters import to_dead_letter
 from insession.operators.sentiment import with_score
 from insession.schemas import compact
@@ -98,10 +99,13 @@ def decode_inbound(
     max_bytes: int,
     now_ms: int | None = None,
     *,
+    sentiment: TextScorer,
     ahead_tolerance_ms: int | None = None,
     identity_secret: str = "",
 ) -> Routed | FeedItem | DeadLetter:
     """Decode and validate; a bad or non-input message becomes a dead letter with the reason.
+
+    A social post that came without a score gets `sentiment`'s score of its text.
 
     With `ahead_tolerance_ms` (live flows), an event dated further than that ahead of the wall
     clock is refused too: a wrong clock must not stand for the stream's time. With an
@@ -119,7 +123,7 @@ def decode_inbound(
         decoded = _verified(decoded, identity_secret)
     if isinstance(decoded, Event):
         if isinstance(decoded, SocialPost):
-            decoded = with_score(decoded)
+            decoded = with_score(decoded, sentiment)
         order = (decoded.event_time, inbound.source, inbound.partition, inbound.offset)
         return Routed(decoded, order)
     if isinstance(decoded, ProductUpdate):

@@ -1,30 +1,22 @@
-"""Sentiment of a social post's text, for posts that arrive without a score.
-
-VADER (Hutto & Gilbert, 2014) is a lexicon and rules tuned on social media text, published
-with human ratings to check it against; its compound score is already in [-1, 1].
-"""
+"""A social post's score, for posts that arrive without one: read from its text by the
+scorer the settings chose (`models.sentiment`)."""
 
 from __future__ import annotations
 
 import dataclasses
-from functools import lru_cache
 
+from insession.models.sentiment import TextScorer
 from insession.schemas.events import SocialPost
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 
-@lru_cache(maxsize=1)
-def _analyzer() -> SentimentIntensityAnalyzer:
-    return SentimentIntensityAnalyzer()
+def with_score(post: SocialPost, score_text: TextScorer) -> SocialPost:
+    """The post with a score: its own if it has one, else `score_text` of its text.
 
-
-def score_text(text: str) -> float:
-    """VADER's compound score of `text`: -1 (very negative) to 1 (very positive)."""
-    return float(_analyzer().polarity_scores(text)["compound"])
-
-
-def with_score(post: SocialPost) -> SocialPost:
-    """The post with a score: its own if it has one, else the score of its text."""
+    >>> post = SocialPost(event_id="p", event_time=1, channel="other", platform="x", text="meh")
+    >>> with_score(post, lambda text: -0.25).score
+    -0.25
+    """
     if post.score is not None or not post.text:
         return post
-    return dataclasses.replace(post, score=round(score_text(post.text), 4))
+    score = max(-1.0, min(1.0, score_text(post.text)))
+    return dataclasses.replace(post, score=round(score, 4))

@@ -177,6 +177,7 @@ def test_an_install_holds_insession_and_nothing_else_of_ours(installed: Path) ->
     assert (installed / "insession" / "py.typed").is_file()
     assert (installed / "insession" / "schemas" / "json").is_dir()
     assert (installed / "insession" / "ops" / "page" / "index.html").is_file()
+    assert (installed / "insession" / "models" / "sentiment" / "learned.json.gz").is_file()
 
 
 def test_an_application_with_its_own_schemas_and_models_can_import_it(

@@ -16,6 +16,7 @@ from insession.cli.record import add_record_command
 from insession.cli.replay import add_replay_command
 from insession.cli.run import add_run_command
 from insession.cli.schemas import add_schemas_command
+from insession.cli.sentiment import add_sentiment_command
 from insession.cli.services import add_services_command
 from insession.cli.shop import add_shop_command
 from insession.cli.simulate import add_simulate_command
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_ops_command,
         add_shop_command,
         add_schemas_command,
+        add_sentiment_command,
     ):
         add(commands)
     return parser

@@ -1,4 +1,5 @@
-"""Converters that turn the public data sets into storefront event contracts for replay."""
+"""Converters that turn the public data sets into storefront event contracts for replay; the
+labelled tweets sentiment is learned from are read by `insession.datasets.tweets`."""
 
 from __future__ import annotations
 

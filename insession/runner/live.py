@@ -20,6 +20,7 @@ from insession.connectors.model_store import (
 from insession.connectors.offer_ledger import LedgerOffersSink
 from insession.flows.personalise import FlowOutputs, LiveTime, build_flow
 from insession.keys import message_key
+from insession.models.sentiment import text_scorer
 from insession.operators.customer_step import Outcome
 from insession.operators.event_clock import EventClock
 from insession.ops.metrics import FlowMetrics
@@ -151,6 +152,7 @@ def kafka_flow(
         outputs,
         engine,
         settings.max_message_bytes,
+        sentiment=text_scorer(settings.sentiment),
         taps=tap,
         live=live,
         trust=trust(settings),

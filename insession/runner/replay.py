@@ -22,6 +22,7 @@ from insession.connectors.model_store import (
 from insession.connectors.pacing import MAX_SPEED, Speed
 from insession.connectors.recording_source import RecordingSource
 from insession.flows.personalise import FlowOutputs, build_flow
+from insession.models.sentiment import text_scorer
 from insession.runner.cluster import Cluster, run_local_cluster
 from insession.runner.engine import (
     load_engine,
@@ -98,6 +99,7 @@ def replay_flow(
         outputs,
         engine,
         settings.max_message_bytes,
+        sentiment=text_scorer(settings.sentiment),
         trust=trust(settings),
         one_worker=workers == 1 and cluster is None,
     )

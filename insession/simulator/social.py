@@ -31,7 +31,8 @@ NEGATIVE_POSTS = (
     "annoyed.",
     "The {item} fell apart after one wash. Poor quality for that price, what a waste.",
 )
-"""Complaints as shoppers write them; VADER scores every one below -0.3 (tested)."""
+"""Complaints as shoppers write them; VADER and the learned model score every one below -0.3
+(tested)."""
 POSITIVE_POSTS = (
     "Absolutely love my new {item}! Great quality and it arrived a day early",
     "Best {item} I've ever bought. Fits perfectly, thank you!",
@@ -42,7 +43,7 @@ POSITIVE_POSTS = (
     "Great prices and lovely staff in the store today. Happy customer :)",
     "The {item} is perfect, exactly like the pictures. Great value, thanks!",
 )
-"""Praise; VADER scores every one above 0.3 (tested)."""
+"""Praise; VADER and the learned model score every one above 0.3 (tested)."""
 HASHTAGS = ("", "", " #ootd", " #fashion", " #style", " #newin")
 
 

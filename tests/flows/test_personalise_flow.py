@@ -22,6 +22,7 @@ from insession.schemas.events import (
     ProductUpdate,
     ProductView,
     Search,
+    SocialPost,
 )
 
 from insession.connectors.recording import read_lines, write_recording
@@ -292,3 +293,56 @@ def test_product_updates_teach_the_store_and_reach_no_person(
     # Out of stock from the feed; the views after it (events 6 to 8 of the journey) left it so.
     assert not products.is_recommendable("boots")
     assert not products.is_recommendable("scarf") and "hat" not in products
+
+
+DELIVERY_COMPLAINT = "my order still has not arrived. worst delivery ever"
+"""VADER reads it as praise (+0.51): 'not' three words before 'worst' flips it."""
+
+
+def _posts(path: Path) -> None:
+    """Two shoppers in a session (a decision needs one) post a complaint without a score."""
+
+    def view(n: int, customer: str) -> ProductView:
+        return ProductView(
+            event_id=f"v{n}",
+            event_time=T0 + n * 30_000,
+            channel="web",
+            customer_id=customer,
+            product_id="boots",
+        )
+
+    def post(n: int, customer: str, text: str) -> SocialPost:
+        return SocialPost(
+            event_id=f"p{n}",
+            event_time=T0 + n * 30_000,
+            channel="other",
+            customer_id=customer,
+            platform="x",
+            text=text,
+        )
+
+    write_recording(
+        path,
+        [
+            view(1, "c-angry"),
+            post(2, "c-angry", "Charged twice and still no refund. Terrible service, so angry."),
+            view(3, "c-late"),
+            # A first post counts half (the running sentiment starts at 0): said twice.
+            post(4, "c-late", DELIVERY_COMPLAINT),
+            post(5, "c-late", DELIVERY_COMPLAINT),
+        ],
+    )
+
+
+def _called_back(settings: Settings, tmp_path: Path, name: str) -> set[str | None]:
+    recording = tmp_path / f"{name}.jsonl"
+    _posts(recording)
+    result = replay_flow([recording], tmp_path / name, settings)
+    return {o.customer_id for o in _offers(result.offers_path) if o.kind == "service_recovery"}
+
+
+def test_the_flow_reads_unscored_posts_with_the_scorer_the_settings_name(tmp_path: Path) -> None:
+    vader = Settings(policy="baseline", sentiment="vader")
+    assert _called_back(vader, tmp_path, "vader") == {"c-angry"}
+    learned = Settings(policy="baseline", sentiment="learned")
+    assert _called_back(learned, tmp_path, "learned") == {"c-angry", "c-late"}

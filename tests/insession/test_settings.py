@@ -58,6 +58,7 @@ def test_numbers_with_fractions_are_read_as_floats() -> None:
         ({"INSESSION_REPLICATION_FACTOR": "0"}, "replication_factor: must be positive"),
         ({"INSESSION_TOPIC_CLIKSTREAM": "x"}, "unknown stream(s) clikstream"),
         ({"INSESSION_REDIS_PREFIX": "shop{1}:"}, "redis_prefix: 'shop{1}:' has a brace"),
+        ({"INSESSION_SENTIMENT": "bert"}, "sentiment: 'bert' is not one of vader, learned"),
     ],
 )
 def test_bad_settings_say_which_and_why(env: dict[str, str], message: str) -> None:

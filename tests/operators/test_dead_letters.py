@@ -8,6 +8,7 @@ import base64
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from insession.models.sentiment.vader import vader_score
 from insession.operators.dead_letters import to_dead_letter
 from insession.operators.routing import Inbound, decode_inbound
 from insession.schemas.codec import DEFAULT_MAX_BYTES, Rejection, decode, encode
@@ -73,7 +74,9 @@ def test_any_dead_letter_fits_any_limit_it_can(raw: bytes, max_bytes: int, detai
 
 def test_decode_inbound_dead_letters_a_near_limit_message_within_the_limit() -> None:
     raw = b"{" + b"x" * 999_999
-    letter = decode_inbound(Inbound("shop.clickstream", 0, 42, raw), DEFAULT_MAX_BYTES, T0)
+    letter = decode_inbound(
+        Inbound("shop.clickstream", 0, 42, raw), DEFAULT_MAX_BYTES, T0, sentiment=vader_score
+    )
     assert isinstance(letter, DeadLetter) and letter.reason == "invalid_json"
     assert letter.truncated and letter.original_bytes == 1_000_000
     assert len(encode(letter)) <= DEFAULT_MAX_BYTES

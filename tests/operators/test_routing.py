@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import orjson
+from insession.models.sentiment.vader import vader_score
 from insession.operators.routing import FeedItem, Inbound, Routed, decode_inbound
 from insession.schemas.codec import DEFAULT_MAX_BYTES, encode
 from insession.schemas.events import DeadLetter, ProductUpdate, ProductView
@@ -16,7 +17,9 @@ T0 = 1_764_000_000_000
 
 
 def _decode(raw: bytes, **kw: object) -> Routed | FeedItem | DeadLetter:
-    return decode_inbound(Inbound("shop.products", 1, 7, raw), DEFAULT_MAX_BYTES, T0, **kw)
+    return decode_inbound(
+        Inbound("shop.products", 1, 7, raw), DEFAULT_MAX_BYTES, T0, sentiment=vader_score, **kw
+    )
 
 
 def test_a_product_update_travels_as_a_feed_item_with_its_order() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from insession.models.sentiment.vader import vader_score
 from insession.operators.routing import Inbound, Routed, decode_inbound
 from insession.schemas.codec import encode
 from insession.schemas.events import DeadLetter, IdentityLink, ProductView
@@ -64,7 +65,10 @@ def test_signed_links_signs_only_identity_links_and_only_with_a_secret() -> None
 
 def _decoded(event: IdentityLink | ProductView, secret: str) -> Routed | DeadLetter:
     return decode_inbound(
-        Inbound("insession.identity", 0, 7, encode(event)), 1 << 20, identity_secret=secret
+        Inbound("insession.identity", 0, 7, encode(event)),
+        1 << 20,
+        sentiment=vader_score,
+        identity_secret=secret,
     )
 
 

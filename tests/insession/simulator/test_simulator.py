@@ -9,7 +9,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from insession.operators.sentiment import score_text
+from insession.models.sentiment import SENTIMENTS, text_scorer
+from insession.models.sentiment.vader import vader_score
 from insession.schemas.codec import Rejection, decode
 from insession.schemas.events import (
     STREAMS,
@@ -203,13 +204,14 @@ def test_posts_read_as_meant_and_mostly_leave_scoring_to_the_engine(
     assert any(post.customer_id for post in posts) and any(post.author_handle for post in posts)
     unscored = [post for post in posts if post.score is None]
     assert len(unscored) > len(posts) / 2
-    assert any(score_text(post.text or "") <= -0.3 for post in unscored)
+    assert any(vader_score(post.text or "") <= -0.3 for post in unscored)
     assert {post.platform for post in posts} == {"instagram", "tiktok", "x"}
 
 
+@pytest.mark.parametrize("sentiment", SENTIMENTS)
 @pytest.mark.parametrize("template", NEGATIVE_POSTS + POSITIVE_POSTS)
-def test_vader_reads_each_post_template_the_right_way(template: str) -> None:
-    score = score_text(template.format(item="leather jacket"))
+def test_each_scorer_reads_each_post_template_the_right_way(template: str, sentiment: str) -> None:
+    score = text_scorer(sentiment)(template.format(item="leather jacket"))
     assert score <= -0.3 if template in NEGATIVE_POSTS else score >= 0.3
 
 
