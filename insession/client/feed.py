@@ -76,6 +76,7 @@ class OfferFeed:
         self.consumer_errors = 0
         self._closed = False
         self._stopping = threading.Event()
+        self._next_forget_ms = 0
         self._keys = {
             shopper_message_key(c, d, settings.key_secret).encode()
             for c, d in ((customer_id, None), (None, anonymous_id))
@@ -159,7 +160,9 @@ class OfferFeed:
                         updates.append(OfferUpdate(offer=contract))
                 elif self.live.withdraw(contract):
                     updates.append(OfferUpdate(withdrawal=contract))
-            self.live.forget(now_ms)
+            if now_ms >= self._next_forget_ms:  # a scan of what is held: once a second
+                self.live.forget(now_ms)
+                self._next_forget_ms = now_ms + 1000
         return updates
 
     def _wanted(self, event: Offer | OfferWithdrawal) -> bool:

@@ -151,6 +151,11 @@ def kafka_listener_properties(settings: Settings, plaintext: str, controller: st
     ]
 
 
+def plaintext_client(settings: Settings) -> dict[str, str]:
+    """The local broker's plaintext listener (the `kafka` table is for the flow's brokers)."""
+    return {"bootstrap.servers": settings.bootstrap_servers}
+
+
 def add_scram_user(settings: Settings, timeout: float = 30.0) -> None:
     """Give `SCRAM_USER` its password for each SCRAM mechanism (over the plaintext listener;
     KRaft keeps credentials in the cluster's metadata, so this is an upsert at every start)."""
@@ -163,7 +168,7 @@ def add_scram_user(settings: Settings, timeout: float = 30.0) -> None:
     from insession.connectors.kafka_admin import admin_client
 
     password = local_secrets(settings).scram_password.encode()
-    client = admin_client({"bootstrap.servers": settings.bootstrap_servers})
+    client = admin_client(plaintext_client(settings))
     for name in SCRAM_MECHANISMS:  # one credential of a user per request
         mechanism = ScramCredentialInfo(getattr(ScramMechanism, name.replace("-", "_")), 8192)
         upsert = UserScramCredentialUpsertion(SCRAM_USER, mechanism, password)

@@ -27,7 +27,6 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from insession.connectors.kafka_admin import (
-    KafkaClient,
     broker_ready,
     port_open,
     split_address,
@@ -197,11 +196,6 @@ def kafka_cluster_id() -> str:
             return cluster_id
 
 
-def _plaintext(settings: Settings) -> KafkaClient:
-    """The local broker's plaintext listener (the `kafka` table is for the flow's brokers)."""
-    return {"bootstrap.servers": settings.bootstrap_servers}
-
-
 def start_kafka(
     settings: Settings, timeout: float = 90.0, *, secured_listeners: bool = True
 ) -> float:
@@ -209,7 +203,7 @@ def start_kafka(
     It listens in plaintext at `bootstrap_servers` and, with `secured_listeners`, on the
     secured ports (`secured`; fixed ports: one broker per machine has them)."""
     started = time.monotonic()
-    if broker_ready(_plaintext(settings)):
+    if broker_ready(secured.plaintext_client(settings)):
         return 0.0
     host, port = split_address(settings.bootstrap_servers.split(",")[0])
     if port_open(host, port):
@@ -264,7 +258,7 @@ def start_kafka(
         ],
     )
     try:
-        wait_for_broker(_plaintext(settings), timeout)
+        wait_for_broker(secured.plaintext_client(settings), timeout)
         if secured_listeners:
             secured.add_scram_user(settings)
             wait_for_broker(secured.local_clients(settings).kafka["sasl"], timeout)
@@ -555,7 +549,7 @@ def status(settings: Settings) -> list[ServiceState]:
         ServiceState(
             "kafka",
             settings.bootstrap_servers,
-            broker_ready(_plaintext(settings)),
+            broker_ready(secured.plaintext_client(settings)),
             kafka_pid,
             kafka_pid is not None,
         ),

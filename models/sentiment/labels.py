@@ -7,3 +7,13 @@ NEGATIVE = "negative"
 NEUTRAL = "neutral"
 POSITIVE = "positive"
 LABELS = (NEGATIVE, NEUTRAL, POSITIVE)
+
+
+def most_probable(probabilities: dict[str, float]) -> str:
+    """The class with the highest probability."""
+    return max(probabilities, key=probabilities.__getitem__)
+
+
+def polarity(probabilities: dict[str, float]) -> float:
+    """P(positive) - P(negative), in [-1, 1]: the score the flow keeps for a post."""
+    return probabilities[POSITIVE] - probabilities[NEGATIVE]

@@ -9,7 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-from insession.models.sentiment.labels import LABELS, NEGATIVE, POSITIVE
+from insession.models.sentiment.labels import LABELS, most_probable, polarity
 from insession.models.sentiment.linear import LearnedSentiment
 from insession.models.sentiment.ngrams import TextFeatures
 from river import linear_model, multiclass, optim
@@ -77,12 +77,10 @@ class SentimentLearner:
         return self.model.predict_proba_one(self.features(text))
 
     def predict_one(self, text: str) -> str:
-        probabilities = self.predict_proba_one(text)
-        return max(probabilities, key=probabilities.__getitem__)
+        return most_probable(self.predict_proba_one(text))
 
     def score(self, text: str) -> float:
-        probabilities = self.predict_proba_one(text)
-        return probabilities[POSITIVE] - probabilities[NEGATIVE]
+        return polarity(self.predict_proba_one(text))
 
     def export(self, trained_on: str = "") -> LearnedSentiment:
         """The weights as the shipped model holds them (an n-gram no class weighs is left

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from insession.models.sentiment.labels import LABELS, NEGATIVE, POSITIVE
+from insession.models.sentiment.labels import LABELS, most_probable, polarity
 from insession.models.sentiment.ngrams import TextFeatures
 
 PACKAGED = "learned.json.gz"
@@ -76,13 +76,11 @@ class LearnedSentiment:
 
     def predict_one(self, text: str) -> str:
         """The most probable of `LABELS`."""
-        probabilities = self.predict_proba_one(text)
-        return max(probabilities, key=probabilities.__getitem__)
+        return most_probable(self.predict_proba_one(text))
 
     def __call__(self, text: str) -> float:
         """P(positive) - P(negative): the score the flow keeps for a post."""
-        probabilities = self.predict_proba_one(text)
-        return probabilities[POSITIVE] - probabilities[NEGATIVE]
+        return polarity(self.predict_proba_one(text))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -14,8 +14,6 @@ consumers and may reach the live flow swapped.
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +32,9 @@ from insession.runner.replay import ReplayResult, replay_flow
 from insession.settings import Settings
 from insession.simulator import SimulationConfig, encode_item, key_of, simulate, stream_of
 from tests.conftest import unavailable
+from tests.flow_process import flow_env, running_flow
 from tests.kafka_io import consume
+from tests.samples import failed_searches
 
 pytestmark = [pytest.mark.kafka]
 
@@ -44,15 +44,6 @@ RATE = 1000
 TRAFFIC = SimulationConfig(
     seed=3, customers=60, sessions_per_customer=1.5, loyal_share=0.05, malformed_rate=0.02
 )
-
-
-def _failed_searches(customer: str, start_ms: int) -> list[Search]:
-    """Two failed searches: a help offer for `customer` once the flow has read both."""
-    return [
-        Search(event_id=f"{customer}-{n}", event_time=start_ms + n, channel="web",
-               customer_id=customer, query="delivery", result_count=0)
-        for n in range(2)
-    ]  # fmt: skip
 
 
 def _send(settings: Settings, searches: list[Search]) -> None:
@@ -137,37 +128,21 @@ def _env(settings: Settings) -> dict[str, str]:
     """What `insession run` and `insession record` need to find this module's topics."""
     # Item knowledge learns across people in the order their events meet, which a live run
     # and its replay need not share (like a learning policy's model): left out here.
-    env = {**os.environ, "INSESSION_BOOTSTRAP_SERVERS": settings.bootstrap_servers,
-           "INSESSION_EPOCH_MS": "20", "INSESSION_POLICY": "baseline",
-           "INSESSION_RECOMMENDATIONS": "false"}  # fmt: skip
-    env.update({f"INSESSION_TOPIC_{s.upper()}": t for s, t in settings.topics.items()})
-    return env
+    return flow_env(settings, INSESSION_RECOMMENDATIONS="false")
 
 
 def _run_live(settings: Settings, log_path: Path) -> list[bytes]:
     """`insession run` while the traffic arrives; returns every value sent, in send order."""
-    with log_path.open("wb") as log:
-        live = subprocess.Popen(
-            [sys.executable, "-m", "insession.cli", "run", "--from-beginning", "--no-redis",
-             "--metrics-port", "0"],
-            env=_env(settings), stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        try:
-            warm_up = _failed_searches("warm", T0)
-            _send(settings, warm_up)
-            _await_offer_for(settings, "warm")
-            items = list(simulate(TRAFFIC))
-            _produce_person_by_person(items, settings)
-            # Sent last: once its offer is out, the live flow has read all that came before.
-            sentinel = _failed_searches("sentinel", T0 + 10**10)
-            _send(settings, sentinel)
-            _await_offer_for(settings, "sentinel")
-        finally:
-            live.send_signal(signal.SIGINT)
-            try:
-                live.wait(30)
-            except subprocess.TimeoutExpired:
-                live.kill()
+    with running_flow(_env(settings), log_path, "--no-redis"):
+        warm_up = failed_searches("warm", T0)
+        _send(settings, warm_up)
+        _await_offer_for(settings, "warm")
+        items = list(simulate(TRAFFIC))
+        _produce_person_by_person(items, settings)
+        # Sent last: once its offer is out, the live flow has read all that came before.
+        sentinel = failed_searches("sentinel", T0 + 10**10)
+        _send(settings, sentinel)
+        _await_offer_for(settings, "sentinel")
     return [encode_item(item) for item in [*warm_up, *items, *sentinel]]
 
 
